@@ -1,0 +1,396 @@
+//! The EC2 calls awsha makes, as a narrow trait, and its aws-sdk-ec2 implementation with the
+//! run's timeouts, retries and deadline.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{Filter, Tag};
+use tokio::time::Instant;
+
+use crate::net::Cidr;
+
+/// An EC2 failure as the report shows it: `InvalidRouteTableID.NotFound: …`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// ReplaceRoute on a destination the table does not have: "… Use CreateRoute instead."
+    pub fn is_missing_route(&self) -> bool {
+        self.code == "InvalidParameterValue" && self.message.contains("CreateRoute")
+    }
+
+    /// AssociateAddress before the address's asynchronous move to the ENI has landed.
+    pub fn is_not_mapped(&self) -> bool {
+        self.code == "InvalidParameterValue" && self.message.contains("not mapped")
+    }
+
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException"
+        )
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            f.write_str(&self.code)
+        } else {
+            write!(f, "{}: {}", self.code, self.message)
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteTable {
+    pub id: String,
+    /// IPv4 destination → the ENI it points at (None: a gateway, NAT, peering … target).
+    pub routes: HashMap<Cidr, Option<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    pub allocation: String,
+    pub eni: Option<String>,
+    pub private_ip: Option<Ipv4Addr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkInterface {
+    pub id: String,
+    pub instance: Option<String>,
+    pub private_ips: Vec<Ipv4Addr>,
+}
+
+/// Tags by resource id, then by key.
+pub type TagMap = HashMap<String, HashMap<String, String>>;
+
+/// Everything awsha asks of EC2. Single-threaded runtime: no `Send` bounds needed.
+#[allow(async_fn_in_trait)]
+pub trait Ec2 {
+    async fn assign_private_ips(&self, eni: &str, ips: &[Ipv4Addr]) -> ApiResult<()>;
+    async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()>;
+    async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()>;
+    async fn associate_address(&self, allocation: &str, eni: &str, ip: Ipv4Addr) -> ApiResult<()>;
+    async fn create_tags(
+        &self,
+        resources: &[String],
+        tags: &[(&'static str, String)],
+    ) -> ApiResult<()>;
+    async fn describe_route_tables(&self, tables: &[String]) -> ApiResult<Vec<RouteTable>>;
+    async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap>;
+    async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>>;
+    async fn describe_interfaces_with_ips(
+        &self,
+        ips: &[Ipv4Addr],
+    ) -> ApiResult<Vec<NetworkInterface>>;
+}
+
+/// Connection and retry settings (design.md §6): a short connect timeout, throttling and 5xx
+/// retried with exponential backoff and jitter, and every call abandoned at the run's deadline.
+pub struct AwsEc2 {
+    client: aws_sdk_ec2::Client,
+    deadline: Instant,
+}
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl AwsEc2 {
+    /// `endpoint`: a PrivateLink or test endpoint; `None` lets the SDK use the regional one (or
+    /// `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`, which it reads itself).
+    pub async fn connect(region: &str, endpoint: Option<&str>, deadline: Instant) -> AwsEc2 {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT.min(remaining.max(Duration::from_millis(1))))
+            .build();
+        let retries = RetryConfig::standard()
+            .with_max_attempts(8)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_secs(2));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .timeout_config(timeouts)
+            .retry_config(retries);
+        if let Some(url) = endpoint {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        AwsEc2 {
+            client: aws_sdk_ec2::Client::new(&sdk),
+            deadline,
+        }
+    }
+
+    /// Runs one SDK call, giving up at the run's deadline whatever the SDK is doing.
+    async fn bounded<T, E, F>(&self, call: F) -> ApiResult<T>
+    where
+        F: std::future::Future<
+                Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
+            >,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match tokio::time::timeout_at(self.deadline, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(api_error(e)),
+            Err(_) => Err(ApiError::new(
+                "Timeout",
+                "no answer before the run's deadline",
+            )),
+        }
+    }
+}
+
+fn api_error<E>(err: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            ApiError::new(
+                e.code().unwrap_or("Unknown"),
+                e.message()
+                    .map(one_line)
+                    .unwrap_or_else(|| format!("HTTP {}", se.raw().status().as_u16())),
+            )
+        }
+        SdkError::TimeoutError(_) => ApiError::new("Timeout", "the request timed out"),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            ApiError::new("Timeout", "the connection timed out")
+        }
+        SdkError::DispatchFailure(_) => ApiError::new(
+            "ConnectionError",
+            one_line(&DisplayErrorContext(&err).to_string()),
+        ),
+        SdkError::ResponseError(_) => ApiError::new(
+            "MalformedResponse",
+            one_line(&DisplayErrorContext(&err).to_string()),
+        ),
+        _ => ApiError::new(
+            "RequestError",
+            one_line(&DisplayErrorContext(&err).to_string()),
+        ),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 300 {
+        format!("{}…", flat.chars().take(300).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+impl Ec2 for AwsEc2 {
+    async fn assign_private_ips(&self, eni: &str, ips: &[Ipv4Addr]) -> ApiResult<()> {
+        let call = self
+            .client
+            .assign_private_ip_addresses()
+            .network_interface_id(eni)
+            .set_private_ip_addresses(Some(ips.iter().map(|ip| ip.to_string()).collect()))
+            .allow_reassignment(true)
+            .send();
+        self.bounded(call).await.map(|_| ())
+    }
+
+    async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
+        let call = self
+            .client
+            .replace_route()
+            .route_table_id(table)
+            .destination_cidr_block(cidr.to_string())
+            .network_interface_id(eni)
+            .send();
+        self.bounded(call).await.map(|_| ())
+    }
+
+    async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
+        let call = self
+            .client
+            .create_route()
+            .route_table_id(table)
+            .destination_cidr_block(cidr.to_string())
+            .network_interface_id(eni)
+            .send();
+        self.bounded(call).await.map(|_| ())
+    }
+
+    async fn associate_address(&self, allocation: &str, eni: &str, ip: Ipv4Addr) -> ApiResult<()> {
+        let call = self
+            .client
+            .associate_address()
+            .allocation_id(allocation)
+            .network_interface_id(eni)
+            .private_ip_address(ip.to_string())
+            .allow_reassociation(true)
+            .send();
+        self.bounded(call).await.map(|_| ())
+    }
+
+    async fn create_tags(
+        &self,
+        resources: &[String],
+        tags: &[(&'static str, String)],
+    ) -> ApiResult<()> {
+        let call = self
+            .client
+            .create_tags()
+            .set_resources(Some(resources.to_vec()))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(v).build())
+                    .collect(),
+            ))
+            .send();
+        self.bounded(call).await.map(|_| ())
+    }
+
+    async fn describe_route_tables(&self, tables: &[String]) -> ApiResult<Vec<RouteTable>> {
+        let call = self
+            .client
+            .describe_route_tables()
+            .set_route_table_ids(Some(tables.to_vec()))
+            .send();
+        let out = self.bounded(call).await?;
+        Ok(out
+            .route_tables()
+            .iter()
+            .map(|t| RouteTable {
+                id: t.route_table_id().unwrap_or_default().to_string(),
+                routes: t
+                    .routes()
+                    .iter()
+                    .filter_map(|r| {
+                        let cidr = Cidr::parse(r.destination_cidr_block()?).ok()?;
+                        Some((cidr, r.network_interface_id().map(str::to_string)))
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap> {
+        let call = self
+            .client
+            .describe_tags()
+            .filters(
+                Filter::builder()
+                    .name("resource-id")
+                    .set_values(Some(resources.to_vec()))
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("key")
+                    .set_values(Some(crate::tags::ALL_KEYS.map(String::from).to_vec()))
+                    .build(),
+            )
+            .max_results(1000)
+            .send();
+        let out = self.bounded(call).await?;
+        let mut map = TagMap::new();
+        for t in out.tags() {
+            if let (Some(r), Some(k)) = (t.resource_id(), t.key()) {
+                map.entry(r.to_string())
+                    .or_default()
+                    .insert(k.to_string(), t.value().unwrap_or_default().to_string());
+            }
+        }
+        Ok(map)
+    }
+
+    async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>> {
+        let call = self
+            .client
+            .describe_addresses()
+            .set_allocation_ids(Some(allocations.to_vec()))
+            .send();
+        let out = self.bounded(call).await?;
+        Ok(out
+            .addresses()
+            .iter()
+            .map(|a| Address {
+                allocation: a.allocation_id().unwrap_or_default().to_string(),
+                eni: a.network_interface_id().map(str::to_string),
+                private_ip: a.private_ip_address().and_then(|ip| ip.parse().ok()),
+            })
+            .collect())
+    }
+
+    async fn describe_interfaces_with_ips(
+        &self,
+        ips: &[Ipv4Addr],
+    ) -> ApiResult<Vec<NetworkInterface>> {
+        let call = self
+            .client
+            .describe_network_interfaces()
+            .filters(
+                Filter::builder()
+                    .name("addresses.private-ip-address")
+                    .set_values(Some(ips.iter().map(|i| i.to_string()).collect()))
+                    .build(),
+            )
+            .send();
+        let out = self.bounded(call).await?;
+        Ok(out
+            .network_interfaces()
+            .iter()
+            .map(|n| NetworkInterface {
+                id: n.network_interface_id().unwrap_or_default().to_string(),
+                instance: n
+                    .attachment()
+                    .and_then(|a| a.instance_id())
+                    .map(str::to_string),
+                private_ips: n
+                    .private_ip_addresses()
+                    .iter()
+                    .filter_map(|p| p.private_ip_address()?.parse().ok())
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_the_errors_failover_reacts_to() {
+        let missing = ApiError::new(
+            "InvalidParameterValue",
+            "There is no route defined for '10.99.0.0/16' in the route table. Use CreateRoute instead.",
+        );
+        assert!(missing.is_missing_route() && !missing.is_not_mapped());
+        let unmapped = ApiError::new(
+            "InvalidParameterValue",
+            "10.0.1.10 is not mapped to the interface eni-0123",
+        );
+        assert!(unmapped.is_not_mapped() && !unmapped.is_missing_route());
+        assert!(ApiError::new("UnauthorizedOperation", "").is_unauthorized());
+        assert_eq!(ApiError::new("Timeout", "").to_string(), "Timeout");
+        assert_eq!(one_line("a\n  b\tc"), "a b c");
+    }
+}

@@ -1,0 +1,311 @@
+//! `awsha failover <VHID>`: on CARP MASTER, point the VHID's addresses, routes and Elastic IPs at
+//! this node, as fast as EC2 allows, then tag what changed.
+
+use std::collections::HashMap;
+
+use tokio::time::Instant;
+
+use crate::apply::{self, Outcome};
+use crate::config::{Action, PfConfig, Problem};
+use crate::ec2::{AwsEc2, Ec2};
+use crate::host::{CarpState, Host, HostFacts, Ifconfig};
+use crate::imds::AwsImds;
+use crate::report::{ActionReport, Report, Status};
+use crate::settings::Settings;
+use crate::tags::Stamp;
+use crate::timefmt::now_millis;
+use crate::{config, lock, log, node, plan, vhid};
+
+pub struct Request<'a> {
+    pub vhid: &'a str,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
+pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<String>) -> Report {
+    let deadline = Instant::now() + s.deadline;
+    let cfg = match PfConfig::load(&s.config_path) {
+        Ok(c) => c,
+        Err(e) => return Report::fail("failover", format!("{e:#}")),
+    };
+    let vip = match vhid::resolve(req.vhid, &cfg) {
+        Ok(v) => v,
+        Err(e) => return Report::fail("failover", format!("{}: {e}", cfg.path.display())),
+    };
+    let vhid = cfg.vips[vip].canonical();
+    let validated = config::validate(&cfg);
+    // Only this VHID's rows (and the settings it uses) can stop its failover; other rows' problems
+    // are the operator's to fix but must not cost this VHID its traffic.
+    let mut blocking: Vec<&Problem> = validated.settings_problems.iter().collect();
+    blocking.extend(
+        validated
+            .invalid_for(vip)
+            .iter()
+            .flat_map(|r| r.problems.iter()),
+    );
+    if let Some(first) = blocking.first() {
+        let more = if blocking.len() > 1 {
+            format!(" (and {} more problems)", blocking.len() - 1)
+        } else {
+            String::new()
+        };
+        return Report::fail("failover", format!("{}: {first}{more}", cfg.path.display()));
+    }
+    for p in validated
+        .invalid
+        .iter()
+        .filter(|r| r.vip != Some(vip))
+        .flat_map(|r| r.problems.iter())
+    {
+        log::warn(&format!("{}: {p} (not used by {vhid})", cfg.path.display()));
+    }
+    let actions: Vec<&Action> = validated.actions_for(vip);
+    let mut report = Report::new("failover");
+    if actions.is_empty() {
+        report.text.push(format!(
+            "failover {vhid}: no awsha rows name this VHID; nothing to do"
+        ));
+        return report;
+    }
+
+    let host = Ifconfig {
+        program: s.ifconfig.clone(),
+        timeout: std::time::Duration::from_secs(5),
+    };
+    let device = cfg
+        .interface(&cfg.vips[vip].interface)
+        .map(|i| i.device.clone())
+        .unwrap_or_default();
+    let read_state = || -> Result<(HostFacts, CarpState), String> {
+        let facts = host.facts().map_err(|e| format!("{e:#}"))?;
+        let state = facts.state(&device, cfg.vips[vip].vhid);
+        Ok((facts, state))
+    };
+    let (mut facts, state) = match read_state() {
+        Ok(v) => v,
+        Err(e) => return Report::fail("failover", e),
+    };
+    // A stale event (CARP already moved on) must not steal the resources back.
+    if state != CarpState::Master && !req.force {
+        return skipped(report, &actions, &format!("not MASTER ({state})"));
+    }
+
+    let _lock = match lock::lock_until(&s.run_dir, &vhid, deadline).await {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            for a in &actions {
+                let (resource, target) = plan::describe(a, None);
+                report.actions.push(
+                    ActionReport::new(&vhid, a.kind.name(), &resource, target, Status::Planned)
+                        .failed("timed out waiting for the lock"),
+                );
+            }
+            report.notice(
+                "error",
+                format!("failover {vhid}: timed out waiting for another failover of {vhid}"),
+            );
+            return report;
+        }
+        Err(e) => return Report::fail("failover", e),
+    };
+    if !req.force {
+        // CARP may have moved while this process waited for the lock.
+        match read_state() {
+            Ok((f, CarpState::Master)) => facts = f,
+            Ok((_, now)) => {
+                return skipped(
+                    report,
+                    &actions,
+                    &format!("not MASTER ({now}) after waiting for the lock"),
+                );
+            }
+            Err(e) => return Report::fail("failover", e),
+        }
+    }
+
+    let interfaces = interfaces_of(&actions);
+    let imds = AwsImds::new(deadline);
+    let region = node::configured_region(&cfg, env);
+    let me = match node::discover(&imds, &cfg, &facts, &interfaces, false, region).await {
+        Ok(n) => n,
+        Err(e) => return Report::fail("failover", e),
+    };
+    report.instance = Some(me.instance.clone());
+    let plan = plan::plan(&actions, &me.eni_ids());
+
+    if req.dry_run {
+        report.text.push(format!(
+            "failover {vhid} on {} (dry run: no request sent)",
+            me.instance
+        ));
+        for (i, (when, calls)) in plan.groups().iter().enumerate() {
+            report.text.push(format!("  step {} ({when}):", i + 1));
+            report.text.extend(calls.iter().map(|c| format!("    {c}")));
+        }
+        report.extra.insert("plan".into(), plan.groups_json());
+        let outcomes = vec![None; actions.len()];
+        fill_actions(
+            &mut report,
+            &vhid,
+            &actions,
+            &plan,
+            &me.eni_ids(),
+            &outcomes,
+            Status::Planned,
+        );
+        return report;
+    }
+
+    let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
+    let carp = facts.carp(&device, cfg.vips[vip].vhid);
+    let stamp_base = Stamp {
+        modified: 0,
+        advbase: carp
+            .map(|c| c.advbase)
+            .or(cfg.vips[vip].advbase)
+            .unwrap_or(1),
+        advskew: carp
+            .map(|c| c.advskew)
+            .or(cfg.vips[vip].advskew)
+            .unwrap_or(0),
+        instance: me.instance.clone(),
+        vhid: vhid.clone(),
+    };
+    report.text.push(format!(
+        "failover {vhid} on {} ({state}, advbase {} advskew {})",
+        me.instance, stamp_base.advbase, stamp_base.advskew
+    ));
+    // Recorded before acting, so every tag this run writes is at or after it (§6.1).
+    if let Err(e) = lock::write_takeover(&s.run_dir, &vhid, now_millis()) {
+        log::warn(&e);
+        report.notice("warning", e);
+    }
+    let outcomes = apply::execute(&ec2, &plan, actions.len(), deadline).await;
+    fill_actions(
+        &mut report,
+        &vhid,
+        &actions,
+        &plan,
+        &me.eni_ids(),
+        &outcomes,
+        Status::Changed,
+    );
+    tag_changed(&ec2, &mut report, &plan, &outcomes, stamp_base).await;
+    report
+}
+
+/// The interface keys the actions need ENIs for, in first-use order.
+pub fn interfaces_of(actions: &[&Action]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in actions {
+        let i = a.kind.interface().to_string();
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+fn skipped(mut report: Report, actions: &[&Action], reason: &str) -> Report {
+    for a in actions {
+        let (resource, target) = plan::describe(a, None);
+        report.actions.push(
+            ActionReport::new(&a.vhid, a.kind.name(), &resource, target, Status::Skipped)
+                .with_reason(reason),
+        );
+    }
+    if let Some(a) = actions.first() {
+        report
+            .text
+            .push(format!("failover {}: {reason}; nothing changed", a.vhid));
+    }
+    report
+}
+
+/// One report line per action: `done` for a successful call, `failed` with the error, or
+/// `failed` for an action whose interface has no ENI.
+pub fn fill_actions(
+    report: &mut Report,
+    vhid: &str,
+    actions: &[&Action],
+    plan: &plan::Plan,
+    enis: &HashMap<String, Result<String, String>>,
+    outcomes: &[Option<Outcome>],
+    done: Status,
+) {
+    for (i, a) in actions.iter().enumerate() {
+        let eni = enis
+            .get(a.kind.interface())
+            .and_then(|e| e.as_ref().ok())
+            .map(String::as_str);
+        let (resource, target) = plan::describe(a, eni);
+        let mut line = ActionReport::new(vhid, a.kind.name(), &resource, target, done);
+        if let Some((_, why)) = plan.unresolved.iter().find(|(idx, _)| *idx == i) {
+            line = line.failed(why.clone());
+        } else if let Some(o) = &outcomes[i] {
+            line.ms = o.ms;
+            if let Err(e) = &o.result {
+                line = line.failed(e.clone());
+            }
+        }
+        if line.status == Status::Failed {
+            let msg = format!(
+                "{} {vhid}: {} {} {} failed: {}",
+                report.command,
+                line.kind,
+                line.resource,
+                line.target,
+                line.error.as_deref().unwrap_or("")
+            );
+            log::error(&msg);
+            report.notice("error", msg);
+        }
+        report.actions.push(line);
+    }
+}
+
+/// One CreateTags for every resource an action changed; a failure there is a failed API call
+/// (exit 1) but leaves the actions' own statuses as they are.
+pub async fn tag_changed<E: Ec2>(
+    ec2: &E,
+    report: &mut Report,
+    plan: &plan::Plan,
+    outcomes: &[Option<Outcome>],
+    mut stamp: Stamp,
+) {
+    let ok = |i: usize| outcomes[i].as_ref().is_some_and(|o| o.result.is_ok());
+    let mut resources: Vec<String> = Vec::new();
+    let mut add = |r: &String| {
+        if !resources.contains(r) {
+            resources.push(r.clone());
+        }
+    };
+    for s in &plan.assigns {
+        if s.actions.iter().any(|i| ok(*i)) {
+            add(&s.eni);
+        }
+    }
+    plan.routes
+        .iter()
+        .filter(|r| ok(r.action))
+        .for_each(|r| add(&r.table));
+    plan.eips
+        .iter()
+        .filter(|e| ok(e.action))
+        .for_each(|e| add(&e.allocation));
+    if resources.is_empty() {
+        return;
+    }
+    stamp.modified = now_millis();
+    if let Err(e) = ec2.create_tags(&resources, &stamp.to_tags()).await {
+        let msg = format!(
+            "{} {}: tagging {} failed: {e}",
+            report.command,
+            stamp.vhid,
+            resources.join(", ")
+        );
+        log::error(&msg);
+        report.notice("error", msg);
+        report.call_failed = true;
+    }
+}

@@ -1,0 +1,261 @@
+//! The instance metadata service (IMDSv2): instance id, region, and per MAC the ENI, its subnet
+//! and its private addresses.
+
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_config::imds::client::error::ImdsError;
+use tokio::time::Instant;
+
+use crate::config::{is_eni_id, is_instance_id};
+use crate::net::{Cidr, parse_ipv4};
+
+/// One read of an IMDS path: `Ok(None)` is a 404 (the path does not exist for this instance).
+#[allow(async_fn_in_trait)]
+pub trait Imds {
+    async fn get(&self, path: &str) -> Result<Option<String>, String>;
+}
+
+/// aws-config's IMDS client (token handling, retries on 5xx), with one addition: a 401 — a token
+/// that IMDS no longer accepts — gets a fresh client, hence a fresh token, and one more try.
+pub struct AwsImds {
+    client: Mutex<aws_config::imds::Client>,
+    deadline: Instant,
+}
+
+impl AwsImds {
+    pub fn new(deadline: Instant) -> AwsImds {
+        AwsImds {
+            client: Mutex::new(build_client()),
+            deadline,
+        }
+    }
+}
+
+fn build_client() -> aws_config::imds::Client {
+    // IMDS is a link-local service answering in microseconds: anything slow is broken, and
+    // failover must not wait on it for long.
+    aws_config::imds::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .read_timeout(Duration::from_secs(2))
+        .max_attempts(3)
+        .build()
+}
+
+impl Imds for AwsImds {
+    async fn get(&self, path: &str) -> Result<Option<String>, String> {
+        for attempt in 0..2 {
+            let client = self.client.lock().expect("imds client lock").clone();
+            let answer =
+                tokio::time::timeout_at(self.deadline, client.get(format!("/latest/{path}"))).await;
+            match answer {
+                Err(_) => return Err(format!("IMDS {path}: no answer before the run's deadline")),
+                Ok(Ok(value)) => return Ok(Some(value.as_ref().to_string())),
+                Ok(Err(ImdsError::ErrorResponse(r))) if r.response().status().as_u16() == 404 => {
+                    return Ok(None);
+                }
+                Ok(Err(ImdsError::ErrorResponse(r)))
+                    if r.response().status().as_u16() == 401 && attempt == 0 =>
+                {
+                    *self.client.lock().expect("imds client lock") = build_client();
+                }
+                Ok(Err(e)) => return Err(format!("IMDS {path}: {}", describe(&e))),
+            }
+        }
+        Err(format!(
+            "IMDS {path}: 401 Unauthorized twice, even with a fresh IMDSv2 token"
+        ))
+    }
+}
+
+fn describe(e: &ImdsError) -> String {
+    match e {
+        ImdsError::ErrorResponse(r) => format!("HTTP {}", r.response().status().as_u16()),
+        ImdsError::FailedToLoadToken(t) if t.is_dispatch_failure() => {
+            "cannot reach the metadata service for an IMDSv2 token (is IMDS enabled for this instance?)".into()
+        }
+        ImdsError::FailedToLoadToken(_) => "the metadata service refused an IMDSv2 token".into(),
+        ImdsError::IoError(_) => "cannot reach the metadata service".into(),
+        _ => "unexpected answer from the metadata service".into(),
+    }
+}
+
+/// One ENI of this instance, as IMDS describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Eni {
+    pub mac: String,
+    pub id: String,
+    pub subnet_id: Option<String>,
+    pub subnet_cidr: Option<Cidr>,
+    pub local_ipv4s: Vec<Ipv4Addr>,
+}
+
+async fn required<I: Imds>(imds: &I, path: &str) -> Result<String, String> {
+    match imds.get(path).await? {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => Err(format!("IMDS {path}: not found")),
+    }
+}
+
+pub async fn instance_id<I: Imds>(imds: &I) -> Result<String, String> {
+    let id = required(imds, "meta-data/instance-id").await?;
+    if is_instance_id(&id) {
+        Ok(id)
+    } else {
+        Err(format!(
+            "IMDS meta-data/instance-id: \"{}\" is not an instance id",
+            crate::config::shorten(&id)
+        ))
+    }
+}
+
+pub async fn region<I: Imds>(imds: &I) -> Result<String, String> {
+    let region = required(imds, "meta-data/placement/region").await?;
+    crate::config::check_region(&region)
+        .map_err(|e| format!("IMDS meta-data/placement/region: {e}"))?;
+    Ok(region)
+}
+
+/// The MACs of every ENI attached to this instance.
+pub async fn macs<I: Imds>(imds: &I) -> Result<Vec<String>, String> {
+    let list = required(imds, "meta-data/network/interfaces/macs/").await?;
+    Ok(list
+        .lines()
+        .map(|l| l.trim().trim_end_matches('/').to_ascii_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// The ENI id behind a MAC; `full` also reads its subnet and addresses (three more reads, done
+/// concurrently).
+pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> Result<Eni, String> {
+    let base = format!("meta-data/network/interfaces/macs/{mac}");
+    let id_path = format!("{base}/interface-id");
+    let id = match imds.get(&id_path).await? {
+        Some(id) if is_eni_id(id.trim()) => id.trim().to_string(),
+        Some(id) => {
+            return Err(format!(
+                "IMDS {id_path}: \"{}\" is not an ENI id",
+                crate::config::shorten(&id)
+            ));
+        }
+        None => {
+            return Err(format!(
+                "MAC {mac} has no ENI in IMDS ({id_path} not found)"
+            ));
+        }
+    };
+    let mut eni = Eni {
+        mac: mac.to_string(),
+        id,
+        subnet_id: None,
+        subnet_cidr: None,
+        local_ipv4s: Vec::new(),
+    };
+    if full {
+        let (subnet_path, cidr_path, ipv4s_path) = (
+            format!("{base}/subnet-id"),
+            format!("{base}/subnet-ipv4-cidr-block"),
+            format!("{base}/local-ipv4s"),
+        );
+        let (subnet, cidr, ipv4s) = tokio::join!(
+            imds.get(&subnet_path),
+            imds.get(&cidr_path),
+            imds.get(&ipv4s_path)
+        );
+        eni.subnet_id = subnet?.map(|s| s.trim().to_string());
+        eni.subnet_cidr = match cidr? {
+            Some(c) => Some(
+                Cidr::parse(c.trim())
+                    .map_err(|e| format!("IMDS {base}/subnet-ipv4-cidr-block: {e}"))?,
+            ),
+            None => None,
+        };
+        eni.local_ipv4s = ipv4s?
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| parse_ipv4(l.trim()).map_err(|e| format!("IMDS {base}/local-ipv4s: {e}")))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(eni)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// IMDS from a table of paths; absent paths are 404s.
+    pub struct FakeImds(pub HashMap<String, String>);
+
+    impl Imds for FakeImds {
+        async fn get(&self, path: &str) -> Result<Option<String>, String> {
+            Ok(self.0.get(path).cloned())
+        }
+    }
+
+    pub fn fake() -> FakeImds {
+        let mac = "meta-data/network/interfaces/macs/0a:1b:2c:3d:4e:5f";
+        FakeImds(
+            [
+                ("meta-data/instance-id", "i-0123456789abcdef0"),
+                ("meta-data/placement/region", "eu-west-1"),
+                (
+                    "meta-data/network/interfaces/macs/",
+                    "0a:1b:2c:3d:4e:5f/\n0a:1b:2c:3d:4e:60/",
+                ),
+                (&format!("{mac}/interface-id"), "eni-0aaaaaaaaaaaaaaa1"),
+                (&format!("{mac}/subnet-id"), "subnet-0123abcd"),
+                (&format!("{mac}/subnet-ipv4-cidr-block"), "10.0.1.0/24"),
+                (&format!("{mac}/local-ipv4s"), "10.0.1.11\n10.0.1.10"),
+                (
+                    "meta-data/network/interfaces/macs/0a:1b:2c:3d:4e:60/interface-id",
+                    "eni-; reboot",
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        )
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn reads_instance_and_enis() {
+        let imds = fake();
+        assert_eq!(run(instance_id(&imds)).unwrap(), "i-0123456789abcdef0");
+        assert_eq!(run(region(&imds)).unwrap(), "eu-west-1");
+        assert_eq!(
+            run(macs(&imds)).unwrap(),
+            ["0a:1b:2c:3d:4e:5f", "0a:1b:2c:3d:4e:60"]
+        );
+        let eni = run(eni(&imds, "0a:1b:2c:3d:4e:5f", true)).unwrap();
+        assert_eq!(eni.id, "eni-0aaaaaaaaaaaaaaa1");
+        assert_eq!(eni.subnet_cidr.unwrap().to_string(), "10.0.1.0/24");
+        assert_eq!(eni.local_ipv4s.len(), 2);
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_eni() {
+        let imds = fake();
+        assert!(
+            run(eni(&imds, "0a:1b:2c:3d:4e:60", false))
+                .unwrap_err()
+                .contains("is not an ENI id")
+        );
+        assert!(
+            run(eni(&imds, "0a:00:00:00:00:00", false))
+                .unwrap_err()
+                .contains("has no ENI")
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The run directory: one flock(2) lock per VHID (design.md §7) and the takeover marker that
+//! reconcile's rules compare against (§6.1).
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::timefmt::{Millis, format_rfc3339_millis, parse_rfc3339};
+use crate::vhid::file_stem;
+
+/// Held while a process acts for a VHID; the kernel drops it when the process exits or dies, so a
+/// crash never blocks the next run.
+pub struct VhidLock {
+    _file: File,
+}
+
+pub fn lock_path(run_dir: &Path, vhid: &str) -> PathBuf {
+    run_dir.join(format!("awsha.{}.lock", file_stem(vhid)))
+}
+
+pub fn takeover_path(run_dir: &Path, vhid: &str) -> PathBuf {
+    run_dir.join(format!("awsha.{}.takeover", file_stem(vhid)))
+}
+
+fn open(run_dir: &Path, vhid: &str) -> Result<File, String> {
+    let path = lock_path(run_dir, vhid);
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: cannot open lock file: {e}", path.display()))
+}
+
+/// Takes the lock if free; `Ok(None)` when another process holds it.
+pub fn try_lock(run_dir: &Path, vhid: &str) -> Result<Option<VhidLock>, String> {
+    let file = open(run_dir, vhid)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(VhidLock { _file: file })),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(format!(
+            "{}: cannot lock: {e}",
+            lock_path(run_dir, vhid).display()
+        )),
+    }
+}
+
+/// Waits for the lock until `deadline`; `Ok(None)` if it is still held then.
+pub async fn lock_until(
+    run_dir: &Path,
+    vhid: &str,
+    deadline: Instant,
+) -> Result<Option<VhidLock>, String> {
+    loop {
+        if let Some(lock) = try_lock(run_dir, vhid)? {
+            return Ok(Some(lock));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        // Polling keeps the wait bounded by the deadline; 20 ms is far below an EC2 round trip.
+        tokio::time::sleep(
+            Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())),
+        )
+        .await;
+    }
+}
+
+/// Records when `failover` took a VHID over. Written whole and renamed into place, so a reader
+/// never sees half a time stamp.
+pub fn write_takeover(run_dir: &Path, vhid: &str, at: Millis) -> Result<(), String> {
+    let path = takeover_path(run_dir, vhid);
+    let tmp = path.with_extension(format!("takeover.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        writeln!(f, "{}", format_rfc3339_millis(at))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: cannot write takeover time: {e}", path.display())
+    })
+}
+
+pub fn read_takeover(run_dir: &Path, vhid: &str) -> Option<Millis> {
+    let text = std::fs::read_to_string(takeover_path(run_dir, vhid)).ok()?;
+    parse_rfc3339(text.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("awsha-lock-test-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_released_on_drop() {
+        let dir = temp_dir("excl");
+        let first = try_lock(&dir, "wan@1").unwrap().expect("free");
+        assert!(
+            try_lock(&dir, "wan@1").unwrap().is_none(),
+            "second holder refused"
+        );
+        assert!(
+            try_lock(&dir, "lan@2").unwrap().is_some(),
+            "other VHIDs are independent"
+        );
+        drop(first);
+        assert!(try_lock(&dir, "wan@1").unwrap().is_some());
+        assert!(dir.join("awsha.wan_1.lock").exists());
+    }
+
+    #[test]
+    fn waiting_gives_up_at_the_deadline() {
+        let dir = temp_dir("wait");
+        let _held = try_lock(&dir, "wan@1").unwrap().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let got = rt
+            .block_on(lock_until(
+                &dir,
+                "wan@1",
+                Instant::now() + Duration::from_millis(150),
+            ))
+            .unwrap();
+        assert!(got.is_none());
+        assert!(
+            started.elapsed() >= Duration::from_millis(140)
+                && started.elapsed() < Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn takeover_round_trips() {
+        let dir = temp_dir("takeover");
+        assert_eq!(read_takeover(&dir, "wan@1"), None);
+        write_takeover(&dir, "wan@1", 1_795_687_200_123).unwrap();
+        assert_eq!(read_takeover(&dir, "wan@1"), Some(1_795_687_200_123));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("awsha.wan_1.takeover")).unwrap(),
+            "2026-11-26T10:00:00.123Z\n"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! awsha: high availability for pfSense on AWS. When a node becomes CARP MASTER, awsha makes the
+//! VPC follow: secondary private IPs, routes and Elastic IPs move to this node's ENIs, tagged with
+//! who moved them; `reconcile` repairs drift and settles split brains every 60 s.
+//!
+//! Layout (design.md §2): `cli`/`settings` (flags → what the run needs), `config`/`vhid` (config.xml),
+//! `host` (ifconfig), `imds`, `ec2` (the edges, as traits), `plan`/`apply`/`tags` (the core), one
+//! module per command, and `report` (JSON and text).
+
+mod apply;
+mod cli;
+mod config;
+mod ec2;
+mod failover;
+mod host;
+mod imds;
+mod interfaces;
+mod lock;
+mod log;
+mod net;
+mod node;
+mod plan;
+mod report;
+mod settings;
+mod tags;
+mod timefmt;
+mod util;
+mod validate;
+mod vhid;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::report::Report;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || !args.iter().any(|a| a == "--json")
+            {
+                e.exit();
+            }
+            let first = e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            finish(Report::fail(cli::guess_command(&args), first), true);
+        }
+    };
+    log::set_verbosity(if cli.quiet {
+        -1
+    } else {
+        cli.verbose.min(2) as i8
+    });
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = match settings::resolve(&cli, &env) {
+        Ok(s) => s,
+        Err(e) => finish(Report::fail(cli.command.name(), e), cli.json),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => finish(
+            Report::fail(cli.command.name(), format!("cannot start the runtime: {e}")),
+            cli.json,
+        ),
+    };
+    let report = runtime.block_on(async {
+        match &cli.command {
+            Command::Failover {
+                vhid,
+                dry_run,
+                force,
+            } => {
+                failover::run(
+                    &settings,
+                    failover::Request {
+                        vhid,
+                        dry_run: *dry_run,
+                        force: *force,
+                    },
+                    &env,
+                )
+                .await
+            }
+            Command::Validate => validate::run(&settings),
+            Command::Interfaces => interfaces::interfaces(&settings, &env).await,
+            Command::MapIp {
+                interface,
+                from_subnet,
+                ip,
+            } => interfaces::map_ip(&settings, interface, from_subnet, ip, &env).await,
+            other => Report::fail(other.name(), "not implemented yet"),
+        }
+    });
+    // Dropping the runtime would wait for abandoned requests; the report is what matters now.
+    std::mem::forget(runtime);
+    finish(report, settings.json);
+}
+
+/// Prints the report (JSON on stdout, or text) and exits with its code.
+fn finish(report: Report, json: bool) -> ! {
+    if let Some(e) = &report.error {
+        log::error(e);
+    }
+    if json {
+        println!("{}", report.to_json());
+    } else if report.error.is_none() {
+        print!("{}", report.to_text());
+    }
+    std::process::exit(report.exit_code());
+}

@@ -1,0 +1,87 @@
+//! This node as AWS knows it: instance id, region, and the ENI behind each pfSense interface
+//! (interface → device (config.xml) → MAC (ifconfig) → ENI (IMDS)).
+
+use std::collections::HashMap;
+
+use crate::config::PfConfig;
+use crate::host::HostFacts;
+use crate::imds::{self, Eni, Imds};
+use crate::util::join_all;
+
+pub struct Node {
+    pub instance: String,
+    pub region: String,
+    /// By interface key; an error says why an interface has no ENI.
+    pub enis: HashMap<String, Result<Eni, String>>,
+}
+
+impl Node {
+    pub fn eni_ids(&self) -> HashMap<String, Result<String, String>> {
+        self.enis
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_ref().map(|e| e.id.clone()).map_err(Clone::clone),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Where the region comes from, in order: `AWS_REGION`, config.xml, IMDS.
+pub fn configured_region(cfg: &PfConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    env("AWS_REGION")
+        .filter(|r| !r.is_empty())
+        .or_else(|| cfg.settings.region.clone())
+}
+
+/// The EC2 endpoint: `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL`, then config.xml; `None` means
+/// the SDK's regional default.
+pub fn endpoint(cfg: &PfConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    env("AWS_ENDPOINT_URL_EC2")
+        .filter(|v| !v.is_empty())
+        .or_else(|| env("AWS_ENDPOINT_URL").filter(|v| !v.is_empty()))
+        .or_else(|| cfg.settings.endpoint.clone())
+}
+
+/// Reads everything at once; `full` also reads each ENI's subnet and addresses.
+pub async fn discover<I: Imds>(
+    imds: &I,
+    cfg: &PfConfig,
+    host: &HostFacts,
+    interfaces: &[String],
+    full: bool,
+    region: Option<String>,
+) -> Result<Node, String> {
+    let lookups = interfaces.iter().map(|key| async move {
+        let iface = cfg
+            .interface(key)
+            .ok_or_else(|| format!("interface {key} is not in config.xml"))?;
+        let mac = host.mac(&iface.device).ok_or_else(|| {
+            format!(
+                "interface {key} ({}): ifconfig shows no MAC address, so it cannot be an ENI",
+                iface.device
+            )
+        })?;
+        imds::eni(imds, mac, full)
+            .await
+            .map_err(|e| format!("interface {key} ({}): {e}", iface.device))
+    });
+    let region_lookup = async {
+        match region {
+            Some(r) => Ok(r),
+            None => imds::region(imds).await,
+        }
+    };
+    let (instance, region, enis) = tokio::join!(
+        imds::instance_id(imds),
+        region_lookup,
+        join_all(lookups.collect())
+    );
+    Ok(Node {
+        instance: instance?,
+        region: region?,
+        enis: interfaces.iter().cloned().zip(enis).collect(),
+    })
+}
