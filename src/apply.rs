@@ -22,12 +22,7 @@ pub struct Outcome {
 type Done = Vec<(usize, Outcome)>;
 
 /// Runs every call of the plan; returns one outcome per planned action, by action index.
-pub async fn execute<E: Ec2>(
-    ec2: &E,
-    plan: &Plan,
-    n_actions: usize,
-    deadline: Instant,
-) -> Vec<Option<Outcome>> {
+pub async fn execute<E: Ec2>(ec2: &E, plan: &Plan, n_actions: usize, deadline: Instant) -> Vec<Option<Outcome>> {
     let mut branches: Vec<Pin<Box<dyn Future<Output = Done> + '_>>> = Vec::new();
     for (i, step) in plan.assigns.iter().enumerate() {
         let dependents: Vec<&EipStep> = plan.eips.iter().filter(|e| e.after == Some(i)).collect();
@@ -69,9 +64,9 @@ pub async fn execute<E: Ec2>(
         branches.push(Box::pin(async move { vec![route(ec2, step).await] }));
     }
     for step in plan.eips.iter().filter(|e| e.after.is_none()) {
-        branches.push(Box::pin(async move {
-            vec![associate(ec2, step, false, deadline).await]
-        }));
+        branches.push(Box::pin(
+            async move { vec![associate(ec2, step, false, deadline).await] },
+        ));
     }
     let mut out: Vec<Option<Outcome>> = vec![None; n_actions];
     for (i, outcome) in join_all(branches).await.into_iter().flatten() {
@@ -87,22 +82,16 @@ fn elapsed_ms(started: Instant) -> u64 {
 async fn route<E: Ec2>(ec2: &E, step: &RouteStep) -> (usize, Outcome) {
     let started = Instant::now();
     let result = match ec2.replace_route(&step.table, step.cidr, &step.eni).await {
-        Err(e) if e.is_missing_route() => ec2
-            .create_route(&step.table, step.cidr, &step.eni)
-            .await
-            .map_err(|c| {
-                if c.is_unauthorized() {
-                    format!(
-                        "{} is not in {}; creating it needs the ec2:CreateRoute permission: {c}",
-                        step.cidr, step.table
-                    )
-                } else {
-                    format!(
-                        "{} is not in {} and CreateRoute failed: {c}",
-                        step.cidr, step.table
-                    )
-                }
-            }),
+        Err(e) if e.is_missing_route() => ec2.create_route(&step.table, step.cidr, &step.eni).await.map_err(|c| {
+            if c.is_unauthorized() {
+                format!(
+                    "{} is not in {}; creating it needs the ec2:CreateRoute permission: {c}",
+                    step.cidr, step.table
+                )
+            } else {
+                format!("{} is not in {} and CreateRoute failed: {c}", step.cidr, step.table)
+            }
+        }),
         other => other.map_err(|e| e.to_string()),
     };
     (
@@ -116,21 +105,13 @@ async fn route<E: Ec2>(ec2: &E, step: &RouteStep) -> (usize, Outcome) {
 
 /// AssociateAddress, retried while EC2 still says the private IP is "not mapped to the
 /// interface": the assignment that preceded it is asynchronous (ec2.md §2.1).
-async fn associate<E: Ec2>(
-    ec2: &E,
-    step: &EipStep,
-    just_assigned: bool,
-    deadline: Instant,
-) -> (usize, Outcome) {
+async fn associate<E: Ec2>(ec2: &E, step: &EipStep, just_assigned: bool, deadline: Instant) -> (usize, Outcome) {
     let started = Instant::now();
     let mut pause = Duration::from_millis(100);
     let mut tries = 0;
     let result = loop {
         tries += 1;
-        match ec2
-            .associate_address(&step.allocation, &step.eni, step.ip)
-            .await
-        {
+        match ec2.associate_address(&step.allocation, &step.eni, step.ip).await {
             Err(e) if e.is_not_mapped() && just_assigned && tries < 12 => {
                 if Instant::now() + pause >= deadline {
                     break Err(e);
@@ -205,20 +186,10 @@ pub(crate) mod tests {
         async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
             self.call("create", format!("{table} {cidr} {eni}")).await
         }
-        async fn associate_address(
-            &self,
-            allocation: &str,
-            eni: &str,
-            ip: Ipv4Addr,
-        ) -> ApiResult<()> {
-            self.call("associate", format!("{allocation} {eni} {ip}"))
-                .await
+        async fn associate_address(&self, allocation: &str, eni: &str, ip: Ipv4Addr) -> ApiResult<()> {
+            self.call("associate", format!("{allocation} {eni} {ip}")).await
         }
-        async fn create_tags(
-            &self,
-            resources: &[String],
-            _tags: &[(&'static str, String)],
-        ) -> ApiResult<()> {
+        async fn create_tags(&self, resources: &[String], _tags: &[(&'static str, String)]) -> ApiResult<()> {
             self.call("tags", resources.join(",")).await
         }
         async fn describe_route_tables(&self, _: &[String]) -> ApiResult<Vec<RouteTable>> {
@@ -230,10 +201,7 @@ pub(crate) mod tests {
         async fn describe_addresses(&self, _: &[String]) -> ApiResult<Vec<Address>> {
             Ok(vec![])
         }
-        async fn describe_interfaces_with_ips(
-            &self,
-            _: &[Ipv4Addr],
-        ) -> ApiResult<Vec<NetworkInterface>> {
+        async fn describe_interfaces_with_ips(&self, _: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>> {
             Ok(vec![])
         }
     }
@@ -241,8 +209,7 @@ pub(crate) mod tests {
     fn sample_plan() -> (Plan, usize) {
         let cfg = crate::config::tests::sample();
         let v = crate::config::validate(&cfg);
-        let wan: Vec<&crate::config::Action> =
-            v.actions.iter().filter(|a| a.vhid == "wan@1").collect();
+        let wan: Vec<&crate::config::Action> = v.actions.iter().filter(|a| a.vhid == "wan@1").collect();
         let enis = std::collections::HashMap::from([
             ("wan".to_string(), Ok("eni-0aaaaaaaaaaaaaaa1".to_string())),
             ("lan".to_string(), Ok("eni-0bbbbbbbbbbbbbbb2".to_string())),
@@ -266,12 +233,7 @@ pub(crate) mod tests {
             ..FakeEc2::default()
         };
         let started = std::time::Instant::now();
-        let out = run(execute(
-            &ec2,
-            &plan,
-            n,
-            Instant::now() + Duration::from_secs(5),
-        ));
+        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
         let took = started.elapsed();
         assert!(out.iter().all(|o| o.as_ref().unwrap().result.is_ok()));
         assert!(
@@ -290,22 +252,19 @@ pub(crate) mod tests {
     fn missing_route_is_created_and_failures_stay_local() {
         let (plan, n) = sample_plan();
         let ec2 = FakeEc2::default();
-        ec2.fail.borrow_mut().push(("replace", ApiError::new("InvalidParameterValue", "There is no route defined for '0.0.0.0/0' in the route table. Use CreateRoute instead.")));
         ec2.fail.borrow_mut().push((
-            "assign",
-            ApiError::new("InvalidNetworkInterfaceID.NotFound", "gone"),
+            "replace",
+            ApiError::new(
+                "InvalidParameterValue",
+                "There is no route defined for '0.0.0.0/0' in the route table. Use CreateRoute instead.",
+            ),
         ));
-        let out = run(execute(
-            &ec2,
-            &plan,
-            n,
-            Instant::now() + Duration::from_secs(5),
-        ));
+        ec2.fail
+            .borrow_mut()
+            .push(("assign", ApiError::new("InvalidNetworkInterfaceID.NotFound", "gone")));
+        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
         assert!(ec2.names().contains(&"create".to_string()));
-        let by_row: Vec<bool> = out
-            .iter()
-            .map(|o| o.as_ref().unwrap().result.is_ok())
-            .collect();
+        let by_row: Vec<bool> = out.iter().map(|o| o.as_ref().unwrap().result.is_ok()).collect();
         assert_eq!(
             by_row,
             [false, true, true],
@@ -320,18 +279,10 @@ pub(crate) mod tests {
         for _ in 0..2 {
             ec2.fail.borrow_mut().push((
                 "associate",
-                ApiError::new(
-                    "InvalidParameterValue",
-                    "10.0.1.10 is not mapped to the interface",
-                ),
+                ApiError::new("InvalidParameterValue", "10.0.1.10 is not mapped to the interface"),
             ));
         }
-        let out = run(execute(
-            &ec2,
-            &plan,
-            n,
-            Instant::now() + Duration::from_secs(5),
-        ));
+        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
         assert!(out[2].as_ref().unwrap().result.is_ok());
         assert_eq!(ec2.names().iter().filter(|c| *c == "associate").count(), 3);
     }
@@ -347,16 +298,8 @@ pub(crate) mod tests {
         ec2.fail
             .borrow_mut()
             .push(("create", ApiError::new("UnauthorizedOperation", "no")));
-        let out = run(execute(
-            &ec2,
-            &plan,
-            n,
-            Instant::now() + Duration::from_secs(5),
-        ));
+        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
         let err = out[1].as_ref().unwrap().result.clone().unwrap_err();
-        assert!(
-            err.contains("needs the ec2:CreateRoute permission"),
-            "{err}"
-        );
+        assert!(err.contains("needs the ec2:CreateRoute permission"), "{err}");
     }
 }

@@ -125,18 +125,8 @@ mod tests {
         let a = parse(&["awsha", "--json", "reconcile"]);
         let b = parse(&["awsha", "reconcile", "--json"]);
         assert!(a.json && b.json);
-        let c = parse(&[
-            "awsha",
-            "failover",
-            "--dry-run",
-            "wan@1",
-            "--deadline",
-            "5",
-            "-vv",
-        ]);
-        assert!(
-            matches!(c.command, Command::Failover { ref vhid, dry_run: true, force: false } if vhid == "wan@1")
-        );
+        let c = parse(&["awsha", "failover", "--dry-run", "wan@1", "--deadline", "5", "-vv"]);
+        assert!(matches!(c.command, Command::Failover { ref vhid, dry_run: true, force: false } if vhid == "wan@1"));
         assert_eq!(c.deadline.as_deref(), Some("5"));
         assert_eq!(c.verbose, 2);
         let d = parse(&[
@@ -153,10 +143,7 @@ mod tests {
 
     #[test]
     fn guesses_the_command_for_error_reports() {
-        let args: Vec<String> = ["awsha", "--json", "failover"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = ["awsha", "--json", "failover"].iter().map(|s| s.to_string()).collect();
         assert_eq!(guess_command(&args), "failover");
         assert_eq!(guess_command(&["awsha".to_string()]), "awsha");
     }

@@ -37,7 +37,6 @@ pub struct CarpVip {
     pub advbase: Option<u32>,
     pub advskew: Option<u32>,
     pub subnet: String,
-    pub subnet_bits: Option<u8>,
     pub uniqid: String,
     pub descr: String,
     /// pfSense Plus unicast CARP: `ucast` or `mcast` (absent = `mcast`).
@@ -121,8 +120,7 @@ impl PfConfig {
     }
 
     pub fn load(path: &Path) -> Result<PfConfig> {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
         if meta.len() > MAX_CONFIG_BYTES {
             bail!(
                 "{}: {} bytes is larger than any pfSense config (limit {MAX_CONFIG_BYTES})",
@@ -130,8 +128,7 @@ impl PfConfig {
                 meta.len()
             );
         }
-        let bytes =
-            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             anyhow::anyhow!(
                 "{}: not UTF-8 (invalid byte at offset {})",
@@ -171,8 +168,7 @@ impl PfConfig {
                 if !seen.insert(key.clone()) {
                     bail!("{shown}: <interfaces>: <{key}> occurs more than once");
                 }
-                let fields = leaf_fields(child)
-                    .map_err(|e| anyhow::anyhow!("{shown}: <interfaces><{key}>: {e}"))?;
+                let fields = leaf_fields(child).map_err(|e| anyhow::anyhow!("{shown}: <interfaces><{key}>: {e}"))?;
                 interfaces.push(Interface {
                     device: fields.get("if").cloned().unwrap_or_default(),
                     descr: fields.get("descr").cloned().unwrap_or_default(),
@@ -184,32 +180,20 @@ impl PfConfig {
         let mut vips = Vec::new();
         if let Some(node) = top.get("virtualip") {
             for (n, vip) in elements_named(*node, "vip").enumerate() {
-                let f = leaf_fields(vip)
-                    .map_err(|e| anyhow::anyhow!("{shown}: <virtualip> vip {}: {e}", n + 1))?;
-                if !f
-                    .get("mode")
-                    .is_some_and(|m| m.eq_ignore_ascii_case("carp"))
-                {
+                let f = leaf_fields(vip).map_err(|e| anyhow::anyhow!("{shown}: <virtualip> vip {}: {e}", n + 1))?;
+                if !f.get("mode").is_some_and(|m| m.eq_ignore_ascii_case("carp")) {
                     continue;
                 }
-                let Some(vhid) = f
-                    .get("vhid")
-                    .and_then(|v| v.parse::<u8>().ok())
-                    .filter(|v| *v >= 1)
-                else {
+                let Some(vhid) = f.get("vhid").and_then(|v| v.parse::<u8>().ok()).filter(|v| *v >= 1) else {
                     // pfSense's GUI never writes this; such a VIP cannot be named, so skip it.
                     continue;
                 };
                 vips.push(CarpVip {
-                    interface: f
-                        .get("interface")
-                        .map(|s| s.to_ascii_lowercase())
-                        .unwrap_or_default(),
+                    interface: f.get("interface").map(|s| s.to_ascii_lowercase()).unwrap_or_default(),
                     vhid,
                     advbase: f.get("advbase").and_then(|v| v.parse().ok()),
                     advskew: f.get("advskew").and_then(|v| v.parse().ok()),
                     subnet: f.get("subnet").cloned().unwrap_or_default(),
-                    subnet_bits: f.get("subnet_bits").and_then(|v| v.parse().ok()),
                     uniqid: f.get("uniqid").cloned().unwrap_or_default(),
                     descr: f.get("descr").cloned().unwrap_or_default(),
                     carp_mode: f.get("carp_mode").cloned().filter(|s| !s.is_empty()),
@@ -230,34 +214,21 @@ impl PfConfig {
             if let Some(node) = sections.get("awsha")
                 && let Some(row) = elements_named(*node, "config").next()
             {
-                let f =
-                    leaf_fields(row).map_err(|e| anyhow::anyhow!("{shown}: awsha row 1: {e}"))?;
+                let f = leaf_fields(row).map_err(|e| anyhow::anyhow!("{shown}: awsha row 1: {e}"))?;
                 settings.enable = match f.get("enable") {
                     None => true,
-                    Some(v) => {
-                        v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("yes") || v == "1"
-                    }
+                    Some(v) => v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("yes") || v == "1",
                 };
                 if let Some(ep) = f.get("endpoint").filter(|s| !s.is_empty()) {
                     match check_endpoint(ep) {
                         Ok(()) => settings.endpoint = Some(ep.clone()),
-                        Err(why) => settings_problems.push(Problem::new(
-                            Section::Settings,
-                            1,
-                            "endpoint",
-                            why,
-                        )),
+                        Err(why) => settings_problems.push(Problem::new(Section::Settings, 1, "endpoint", why)),
                     }
                 }
                 if let Some(region) = f.get("region").filter(|s| !s.is_empty()) {
                     match check_region(region) {
                         Ok(()) => settings.region = Some(region.clone()),
-                        Err(why) => settings_problems.push(Problem::new(
-                            Section::Settings,
-                            1,
-                            "region",
-                            why,
-                        )),
+                        Err(why) => settings_problems.push(Problem::new(Section::Settings, 1, "region", why)),
                     }
                 }
             }
@@ -267,14 +238,9 @@ impl PfConfig {
                 };
                 for (i, row) in elements_named(*node, "config").enumerate() {
                     let number = i + 1;
-                    let fields = leaf_fields(row).map_err(|e| {
-                        anyhow::anyhow!("{shown}: {} row {number}: {e}", tab.element())
-                    })?;
-                    rows.push(Row {
-                        tab,
-                        number,
-                        fields,
-                    });
+                    let fields = leaf_fields(row)
+                        .map_err(|e| anyhow::anyhow!("{shown}: {} row {number}: {e}", tab.element()))?;
+                    rows.push(Row { tab, number, fields });
                 }
             }
         }
@@ -307,12 +273,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(
-        section: Section,
-        row: usize,
-        field: &'static str,
-        message: impl Into<String>,
-    ) -> Problem {
+    fn new(section: Section, row: usize, field: &'static str, message: impl Into<String>) -> Problem {
         Problem {
             section,
             row,
@@ -328,11 +289,7 @@ impl fmt::Display for Problem {
             Section::Settings => "awsha",
             Section::Tab(t) => t.element(),
         };
-        write!(
-            f,
-            "{section} row {} {}: {}",
-            self.row, self.field, self.message
-        )
+        write!(f, "{section} row {} {}: {}", self.row, self.field, self.message)
     }
 }
 
@@ -433,16 +390,12 @@ pub fn validate(cfg: &PfConfig) -> Validated {
     for row in &cfg.rows {
         let section = Section::Tab(row.tab);
         let mut problems = Vec::new();
-        let mut problem = |field: &'static str, msg: String| {
-            problems.push(Problem::new(section, row.number, field, msg))
-        };
+        let mut problem =
+            |field: &'static str, msg: String| problems.push(Problem::new(section, row.number, field, msg));
         for field in row.tab.fields() {
             let value = row.get(field);
             if value.chars().count() > MAX_FIELD_CHARS {
-                problem(
-                    field,
-                    format!("{} characters is too long", value.chars().count()),
-                );
+                problem(field, format!("{} characters is too long", value.chars().count()));
             }
         }
         let vhid_text = row.get("vhid");
@@ -489,13 +442,9 @@ pub fn validate(cfg: &PfConfig) -> Validated {
             }),
             Tab::Eips => {
                 let private_ip = address("privateip");
-                let allocation = check_id(
-                    row.get("allocationid"),
-                    "eipalloc-",
-                    "an Elastic IP allocation id",
-                )
-                .map_err(|e| problem("allocationid", e))
-                .ok();
+                let allocation = check_id(row.get("allocationid"), "eipalloc-", "an Elastic IP allocation id")
+                    .map_err(|e| problem("allocationid", e))
+                    .ok();
                 match (allocation, private_ip) {
                     (Some(allocation), Some(private_ip)) => Some(ActionKind::Eip {
                         allocation,
@@ -561,12 +510,8 @@ pub fn validate(cfg: &PfConfig) -> Validated {
         .map(|(a, _)| {
             a.as_ref().map(|a| match &a.kind {
                 ActionKind::Ip { addr, .. } => (format!("address {addr}"), "ipaddr"),
-                ActionKind::Route { table, cidr, .. } => {
-                    (format!("route {cidr} in {table}"), "cidr")
-                }
-                ActionKind::Eip { allocation, .. } => {
-                    (format!("allocation {allocation}"), "allocationid")
-                }
+                ActionKind::Route { table, cidr, .. } => (format!("route {cidr} in {table}"), "cidr"),
+                ActionKind::Eip { allocation, .. } => (format!("allocation {allocation}"), "allocationid"),
             })
         })
         .collect();
@@ -618,12 +563,7 @@ pub fn check_id(text: &str, prefix: &str, what: &str) -> Result<String, String> 
     }
     let lower = text.to_ascii_lowercase();
     match lower.strip_prefix(prefix) {
-        Some(hex)
-            if (hex.len() == 8 || hex.len() == 17)
-                && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
-            Ok(lower)
-        }
+        Some(hex) if (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(lower),
         _ => Err(format!(
             "\"{}\" is not {what} ({prefix} followed by 8 or 17 hex digits)",
             shorten(text)
@@ -643,15 +583,9 @@ pub fn is_instance_id(text: &str) -> bool {
 }
 
 fn check_endpoint(text: &str) -> Result<(), String> {
-    let rest = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"));
+    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
     match rest {
-        Some(host)
-            if !host.is_empty() && !host.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-        {
-            Ok(())
-        }
+        Some(host) if !host.is_empty() && !host.chars().any(|c| c.is_whitespace() || c.is_control()) => Ok(()),
         _ => Err(format!("\"{}\" is not an http(s):// URL", shorten(text))),
     }
 }
@@ -683,10 +617,7 @@ fn list_or_none(items: &[&str]) -> String {
 
 /// Keeps error lines one line and readable whatever an operator pasted.
 pub fn shorten(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let clean: String = text.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
     if clean.chars().count() > 64 {
         format!("{}…", clean.chars().take(64).collect::<String>())
     } else {
@@ -867,20 +798,14 @@ pub fn decode_entities(text: &str) -> String {
                 "quot" => Some('"'),
                 "apos" => Some('\''),
                 _ => {
-                    let n = if let Some(hex) =
-                        name.strip_prefix("#x").or_else(|| name.strip_prefix("#X"))
-                    {
+                    let n = if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
                         u32::from_str_radix(hex, 16).ok()
                     } else if let Some(dec) = name.strip_prefix('#') {
                         dec.parse().ok()
                     } else {
                         None
                     };
-                    n.map(|n| {
-                        char::from_u32(n)
-                            .filter(|c| *c != '\0')
-                            .unwrap_or('\u{FFFD}')
-                    })
+                    n.map(|n| char::from_u32(n).filter(|c| *c != '\0').unwrap_or('\u{FFFD}'))
                 }
             };
             c.map(|c| (c, end))
@@ -944,8 +869,7 @@ pub(crate) mod tests {
 
     fn with_rows(rows: &str) -> PfConfig {
         let text = SAMPLE.replace(
-            &SAMPLE
-                [SAMPLE.find("<awshaips>").unwrap()..SAMPLE.find("</installedpackages>").unwrap()],
+            &SAMPLE[SAMPLE.find("<awshaips>").unwrap()..SAMPLE.find("</installedpackages>").unwrap()],
             rows,
         );
         PfConfig::parse(Path::new("/conf/config.xml"), &text).unwrap()
@@ -956,10 +880,7 @@ pub(crate) mod tests {
         let cfg = sample();
         assert_eq!(cfg.interfaces.len(), 3);
         let lan = cfg.interface("lan").unwrap();
-        assert_eq!(
-            (lan.device.as_str(), lan.descr.as_str()),
-            ("ena1", "Inside & trusted")
-        );
+        assert_eq!((lan.device.as_str(), lan.descr.as_str()), ("ena1", "Inside & trusted"));
         assert_eq!(cfg.vips.len(), 2, "the IP alias is not a CARP VIP");
         assert_eq!(cfg.vips[0].canonical(), "wan@1");
         assert_eq!(cfg.vips[0].carp_mode.as_deref(), Some("ucast"));
@@ -976,34 +897,17 @@ pub(crate) mod tests {
         let names: Vec<&str> = v.actions.iter().map(|a| a.vhid.as_str()).collect();
         assert_eq!(names, ["wan@1", "lan@2", "wan@1", "wan@1"]);
         let route = v.actions.iter().find(|a| a.tab == Tab::Routes).unwrap();
-        assert!(
-            matches!(&route.kind, ActionKind::Route { table, .. } if table == "rtb-05ed6e7c46531c6c3")
-        );
+        assert!(matches!(&route.kind, ActionKind::Route { table, .. } if table == "rtb-05ed6e7c46531c6c3"));
     }
 
     #[test]
     fn enable_checkbox_empty_means_off_absent_means_on() {
         let off = SAMPLE.replace("<enable>on</enable>", "<enable></enable>");
-        assert!(
-            !PfConfig::parse(Path::new("c"), &off)
-                .unwrap()
-                .settings
-                .enable
-        );
+        assert!(!PfConfig::parse(Path::new("c"), &off).unwrap().settings.enable);
         let upper = SAMPLE.replace("<enable>on</enable>", "<enable>ON</enable>");
-        assert!(
-            PfConfig::parse(Path::new("c"), &upper)
-                .unwrap()
-                .settings
-                .enable
-        );
+        assert!(PfConfig::parse(Path::new("c"), &upper).unwrap().settings.enable);
         let absent = SAMPLE.replace("<enable>on</enable>", "");
-        assert!(
-            PfConfig::parse(Path::new("c"), &absent)
-                .unwrap()
-                .settings
-                .enable
-        );
+        assert!(PfConfig::parse(Path::new("c"), &absent).unwrap().settings.enable);
     }
 
     #[test]
@@ -1032,9 +936,7 @@ pub(crate) mod tests {
         }
         assert!(lines.iter().any(|l| l.contains("did you mean 10.0.1.0/24")));
         assert!(
-            lines
-                .iter()
-                .any(|l| l.contains("wan@1") && l.contains("lan@2")),
+            lines.iter().any(|l| l.contains("wan@1") && l.contains("lan@2")),
             "unknown VHID lists what exists"
         );
         assert!(v.actions.is_empty());
@@ -1053,10 +955,15 @@ pub(crate) mod tests {
         let v = validate(&cfg);
         assert_eq!(v.actions.len(), 1, "only the unclaimed address survives");
         let lines: Vec<String> = v.problems().iter().map(|p| p.to_string()).collect();
-        assert!(lines.contains(&"awshaips row 1 ipaddr: address 10.0.1.10 is also claimed by lan@2 (awshaips row 2)".to_string()), "{lines:#?}");
-        assert!(lines.iter().any(|l| l.starts_with(
-            "awsharoutes row 2 cidr: route 0.0.0.0/0 in rtb-0123abcd is also claimed by wan@1"
-        )));
+        assert!(
+            lines.contains(
+                &"awshaips row 1 ipaddr: address 10.0.1.10 is also claimed by lan@2 (awshaips row 2)".to_string()
+            ),
+            "{lines:#?}"
+        );
+        assert!(lines.iter().any(|l| {
+            l.starts_with("awsharoutes row 2 cidr: route 0.0.0.0/0 in rtb-0123abcd is also claimed by wan@1")
+        }));
     }
 
     #[test]
@@ -1071,37 +978,25 @@ pub(crate) mod tests {
             e.contains("awshaips row 1") && e.contains("<ipaddr> occurs more than once"),
             "{e}"
         );
-        let e = PfConfig::parse(p, "<pfsense><interfaces>")
-            .unwrap_err()
-            .to_string();
+        let e = PfConfig::parse(p, "<pfsense><interfaces>").unwrap_err().to_string();
         assert!(e.starts_with("/conf/config.xml: malformed XML"), "{e}");
         let e = PfConfig::parse(p, "<opnsense/>").unwrap_err().to_string();
         assert!(e.contains("not <pfsense>"), "{e}");
-        let bomb =
-            "<!DOCTYPE pfsense [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;\">]><pfsense>&b;</pfsense>";
-        assert!(
-            PfConfig::parse(p, bomb).is_err(),
-            "no DTD, so no entity expansion"
-        );
+        let bomb = "<!DOCTYPE pfsense [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;\">]><pfsense>&b;</pfsense>";
+        assert!(PfConfig::parse(p, bomb).is_err(), "no DTD, so no entity expansion");
     }
 
     #[test]
     fn decodes_entities_after_xml_like_php() {
         assert_eq!(decode_entities("a &amp;amp; b"), "a &amp; b");
-        assert_eq!(
-            decode_entities("&lt;x&gt; &#65;&#x42; &quot;&apos;"),
-            "<x> AB \"'"
-        );
+        assert_eq!(decode_entities("&lt;x&gt; &#65;&#x42; &quot;&apos;"), "<x> AB \"'");
         assert_eq!(decode_entities("AT&T & co &nbsp;"), "AT&T & co &nbsp;");
         assert_eq!(decode_entities("&#0;"), "\u{FFFD}");
     }
 
     #[test]
     fn ids_any_case_used_lower() {
-        assert_eq!(
-            check_id("RTB-0123ABCD", "rtb-", "x").unwrap(),
-            "rtb-0123abcd"
-        );
+        assert_eq!(check_id("RTB-0123ABCD", "rtb-", "x").unwrap(), "rtb-0123abcd");
         assert!(check_id("rtb-0123abcde", "rtb-", "x").is_err());
         assert!(check_id("eipalloc-0a1b2c3d4e5f6789g", "eipalloc-", "x").is_err());
         assert!(check_id("eipalloc-0a1b2c3d4e5f67890", "eipalloc-", "x").is_ok());

@@ -79,6 +79,7 @@ pub struct NetworkInterface {
     pub id: String,
     pub instance: Option<String>,
     pub private_ips: Vec<Ipv4Addr>,
+    pub tags: HashMap<String, String>,
 }
 
 /// Tags by resource id, then by key.
@@ -91,24 +92,18 @@ pub trait Ec2 {
     async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()>;
     async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()>;
     async fn associate_address(&self, allocation: &str, eni: &str, ip: Ipv4Addr) -> ApiResult<()>;
-    async fn create_tags(
-        &self,
-        resources: &[String],
-        tags: &[(&'static str, String)],
-    ) -> ApiResult<()>;
+    async fn create_tags(&self, resources: &[String], tags: &[(&'static str, String)]) -> ApiResult<()>;
     async fn describe_route_tables(&self, tables: &[String]) -> ApiResult<Vec<RouteTable>>;
     async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap>;
     async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>>;
-    async fn describe_interfaces_with_ips(
-        &self,
-        ips: &[Ipv4Addr],
-    ) -> ApiResult<Vec<NetworkInterface>>;
+    async fn describe_interfaces_with_ips(&self, ips: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>>;
 }
 
 /// Connection and retry settings (design.md §6): a short connect timeout, throttling and 5xx
 /// retried with exponential backoff and jitter, and every call abandoned at the run's deadline.
 pub struct AwsEc2 {
     client: aws_sdk_ec2::Client,
+    sdk: aws_config::SdkConfig,
     deadline: Instant,
 }
 
@@ -119,13 +114,18 @@ impl AwsEc2 {
     /// `endpoint`: a PrivateLink or test endpoint; `None` lets the SDK use the regional one (or
     /// `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`, which it reads itself).
     pub async fn connect(region: &str, endpoint: Option<&str>, deadline: Instant) -> AwsEc2 {
+        AwsEc2::connect_with(region, endpoint, deadline, 8).await
+    }
+
+    /// `attempts`: how often a throttled, 5xx or unreachable call is tried in all.
+    pub async fn connect_with(region: &str, endpoint: Option<&str>, deadline: Instant, attempts: u32) -> AwsEc2 {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .operation_attempt_timeout(ATTEMPT_TIMEOUT.min(remaining.max(Duration::from_millis(1))))
             .build();
         let retries = RetryConfig::standard()
-            .with_max_attempts(8)
+            .with_max_attempts(attempts)
             .with_initial_backoff(Duration::from_millis(100))
             .with_max_backoff(Duration::from_secs(2));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -138,6 +138,7 @@ impl AwsEc2 {
         let sdk = loader.load().await;
         AwsEc2 {
             client: aws_sdk_ec2::Client::new(&sdk),
+            sdk,
             deadline,
         }
     }
@@ -145,18 +146,150 @@ impl AwsEc2 {
     /// Runs one SDK call, giving up at the run's deadline whatever the SDK is doing.
     async fn bounded<T, E, F>(&self, call: F) -> ApiResult<T>
     where
-        F: std::future::Future<
-                Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
-            >,
+        F: std::future::Future<Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         match tokio::time::timeout_at(self.deadline, call).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(api_error(e)),
-            Err(_) => Err(ApiError::new(
-                "Timeout",
-                "no answer before the run's deadline",
-            )),
+            Err(_) => Err(ApiError::new("Timeout", "no answer before the run's deadline")),
+        }
+    }
+}
+
+/// A permission check with EC2's `DryRun` (design.md §6: doctor's job, never failover's).
+#[derive(Clone, Debug)]
+pub enum DryRun<'a> {
+    DescribeRegions,
+    DescribeRouteTables,
+    DescribeTags,
+    DescribeAddresses,
+    DescribeNetworkInterfaces,
+    ReplaceRoute {
+        table: &'a str,
+        cidr: Cidr,
+        eni: &'a str,
+    },
+    CreateRoute {
+        table: &'a str,
+        cidr: Cidr,
+        eni: &'a str,
+    },
+    AssociateAddress {
+        allocation: &'a str,
+        eni: &'a str,
+        ip: Ipv4Addr,
+    },
+    CreateTags {
+        resources: &'a [String],
+    },
+}
+
+impl DryRun<'_> {
+    pub fn action(&self) -> &'static str {
+        match self {
+            DryRun::DescribeRegions => "ec2:DescribeRegions",
+            DryRun::DescribeRouteTables => "ec2:DescribeRouteTables",
+            DryRun::DescribeTags => "ec2:DescribeTags",
+            DryRun::DescribeAddresses => "ec2:DescribeAddresses",
+            DryRun::DescribeNetworkInterfaces => "ec2:DescribeNetworkInterfaces",
+            DryRun::ReplaceRoute { .. } => "ec2:ReplaceRoute",
+            DryRun::CreateRoute { .. } => "ec2:CreateRoute",
+            DryRun::AssociateAddress { .. } => "ec2:AssociateAddress",
+            DryRun::CreateTags { .. } => "ec2:CreateTags",
+        }
+    }
+}
+
+impl AwsEc2 {
+    /// `Ok(())` when EC2 answers `DryRunOperation` (permitted); the error otherwise
+    /// (`UnauthorizedOperation` when denied). A Describe that simply answers counts as permitted.
+    pub async fn dry_run(&self, call: &DryRun<'_>) -> ApiResult<()> {
+        let c = &self.client;
+        let result = match call {
+            DryRun::DescribeRegions => self
+                .bounded(c.describe_regions().dry_run(true).send())
+                .await
+                .map(|_| ()),
+            DryRun::DescribeRouteTables => self
+                .bounded(c.describe_route_tables().dry_run(true).max_results(5).send())
+                .await
+                .map(|_| ()),
+            DryRun::DescribeTags => self
+                .bounded(c.describe_tags().dry_run(true).max_results(5).send())
+                .await
+                .map(|_| ()),
+            DryRun::DescribeAddresses => self
+                .bounded(c.describe_addresses().dry_run(true).send())
+                .await
+                .map(|_| ()),
+            DryRun::DescribeNetworkInterfaces => self
+                .bounded(c.describe_network_interfaces().dry_run(true).max_results(5).send())
+                .await
+                .map(|_| ()),
+            DryRun::ReplaceRoute { table, cidr, eni } => self
+                .bounded(
+                    c.replace_route()
+                        .dry_run(true)
+                        .route_table_id(*table)
+                        .destination_cidr_block(cidr.to_string())
+                        .network_interface_id(*eni)
+                        .send(),
+                )
+                .await
+                .map(|_| ()),
+            DryRun::CreateRoute { table, cidr, eni } => self
+                .bounded(
+                    c.create_route()
+                        .dry_run(true)
+                        .route_table_id(*table)
+                        .destination_cidr_block(cidr.to_string())
+                        .network_interface_id(*eni)
+                        .send(),
+                )
+                .await
+                .map(|_| ()),
+            DryRun::AssociateAddress { allocation, eni, ip } => self
+                .bounded(
+                    c.associate_address()
+                        .dry_run(true)
+                        .allocation_id(*allocation)
+                        .network_interface_id(*eni)
+                        .private_ip_address(ip.to_string())
+                        .allow_reassociation(true)
+                        .send(),
+                )
+                .await
+                .map(|_| ()),
+            DryRun::CreateTags { resources } => self
+                .bounded(
+                    c.create_tags()
+                        .dry_run(true)
+                        .set_resources(Some(resources.to_vec()))
+                        .tags(Tag::builder().key(crate::tags::VHID).value("doctor").build())
+                        .send(),
+                )
+                .await
+                .map(|_| ()),
+        };
+        match result {
+            Err(e) if e.code == "DryRunOperation" => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Whether the SDK obtains credentials, whether they are temporary, and when they expire.
+    /// Never their values.
+    pub async fn credentials(&self) -> Result<(bool, Option<std::time::SystemTime>), String> {
+        use aws_sdk_ec2::config::ProvideCredentials;
+        let provider = self
+            .sdk
+            .credentials_provider()
+            .ok_or("no credentials provider configured")?;
+        match tokio::time::timeout_at(self.deadline, provider.provide_credentials()).await {
+            Err(_) => Err("no credentials before the run's deadline".into()),
+            Ok(Err(e)) => Err(one_line(&DisplayErrorContext(&e).to_string())),
+            Ok(Ok(c)) => Ok((c.session_token().is_some(), c.expiry())),
         }
     }
 }
@@ -176,21 +309,14 @@ where
             )
         }
         SdkError::TimeoutError(_) => ApiError::new("Timeout", "the request timed out"),
-        SdkError::DispatchFailure(d) if d.is_timeout() => {
-            ApiError::new("Timeout", "the connection timed out")
+        SdkError::DispatchFailure(d) if d.is_timeout() => ApiError::new("Timeout", "the connection timed out"),
+        SdkError::DispatchFailure(_) => {
+            ApiError::new("ConnectionError", one_line(&DisplayErrorContext(&err).to_string()))
         }
-        SdkError::DispatchFailure(_) => ApiError::new(
-            "ConnectionError",
-            one_line(&DisplayErrorContext(&err).to_string()),
-        ),
-        SdkError::ResponseError(_) => ApiError::new(
-            "MalformedResponse",
-            one_line(&DisplayErrorContext(&err).to_string()),
-        ),
-        _ => ApiError::new(
-            "RequestError",
-            one_line(&DisplayErrorContext(&err).to_string()),
-        ),
+        SdkError::ResponseError(_) => {
+            ApiError::new("MalformedResponse", one_line(&DisplayErrorContext(&err).to_string()))
+        }
+        _ => ApiError::new("RequestError", one_line(&DisplayErrorContext(&err).to_string())),
     }
 }
 
@@ -249,11 +375,7 @@ impl Ec2 for AwsEc2 {
         self.bounded(call).await.map(|_| ())
     }
 
-    async fn create_tags(
-        &self,
-        resources: &[String],
-        tags: &[(&'static str, String)],
-    ) -> ApiResult<()> {
+    async fn create_tags(&self, resources: &[String], tags: &[(&'static str, String)]) -> ApiResult<()> {
         let call = self
             .client
             .create_tags()
@@ -339,10 +461,7 @@ impl Ec2 for AwsEc2 {
             .collect())
     }
 
-    async fn describe_interfaces_with_ips(
-        &self,
-        ips: &[Ipv4Addr],
-    ) -> ApiResult<Vec<NetworkInterface>> {
+    async fn describe_interfaces_with_ips(&self, ips: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>> {
         let call = self
             .client
             .describe_network_interfaces()
@@ -359,14 +478,16 @@ impl Ec2 for AwsEc2 {
             .iter()
             .map(|n| NetworkInterface {
                 id: n.network_interface_id().unwrap_or_default().to_string(),
-                instance: n
-                    .attachment()
-                    .and_then(|a| a.instance_id())
-                    .map(str::to_string),
+                instance: n.attachment().and_then(|a| a.instance_id()).map(str::to_string),
                 private_ips: n
                     .private_ip_addresses()
                     .iter()
                     .filter_map(|p| p.private_ip_address()?.parse().ok())
+                    .collect(),
+                tags: n
+                    .tag_set()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
                     .collect(),
             })
             .collect())

@@ -37,12 +37,7 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     // Only this VHID's rows (and the settings it uses) can stop its failover; other rows' problems
     // are the operator's to fix but must not cost this VHID its traffic.
     let mut blocking: Vec<&Problem> = validated.settings_problems.iter().collect();
-    blocking.extend(
-        validated
-            .invalid_for(vip)
-            .iter()
-            .flat_map(|r| r.problems.iter()),
-    );
+    blocking.extend(validated.invalid_for(vip).iter().flat_map(|r| r.problems.iter()));
     if let Some(first) = blocking.first() {
         let more = if blocking.len() > 1 {
             format!(" (and {} more problems)", blocking.len() - 1)
@@ -62,9 +57,9 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     let actions: Vec<&Action> = validated.actions_for(vip);
     let mut report = Report::new("failover");
     if actions.is_empty() {
-        report.text.push(format!(
-            "failover {vhid}: no awsha rows name this VHID; nothing to do"
-        ));
+        report
+            .text
+            .push(format!("failover {vhid}: no awsha rows name this VHID; nothing to do"));
         return report;
     }
 
@@ -131,13 +126,18 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         Err(e) => return Report::fail("failover", e),
     };
     report.instance = Some(me.instance.clone());
+    for (key, eni) in &me.enis {
+        log::debug(&format!(
+            "interface {key}: {}",
+            eni.as_ref().map(|e| e.id.as_str()).unwrap_or_else(|e| e.as_str())
+        ));
+    }
     let plan = plan::plan(&actions, &me.eni_ids());
 
     if req.dry_run {
-        report.text.push(format!(
-            "failover {vhid} on {} (dry run: no request sent)",
-            me.instance
-        ));
+        report
+            .text
+            .push(format!("failover {vhid} on {} (dry run: no request sent)", me.instance));
         for (i, (when, calls)) in plan.groups().iter().enumerate() {
             report.text.push(format!("  step {} ({when}):", i + 1));
             report.text.extend(calls.iter().map(|c| format!("    {c}")));
@@ -160,14 +160,8 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     let carp = facts.carp(&device, cfg.vips[vip].vhid);
     let stamp_base = Stamp {
         modified: 0,
-        advbase: carp
-            .map(|c| c.advbase)
-            .or(cfg.vips[vip].advbase)
-            .unwrap_or(1),
-        advskew: carp
-            .map(|c| c.advskew)
-            .or(cfg.vips[vip].advskew)
-            .unwrap_or(0),
+        advbase: carp.map(|c| c.advbase).or(cfg.vips[vip].advbase).unwrap_or(1),
+        advskew: carp.map(|c| c.advskew).or(cfg.vips[vip].advskew).unwrap_or(0),
         instance: me.instance.clone(),
         vhid: vhid.clone(),
     };
@@ -180,6 +174,7 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         log::warn(&e);
         report.notice("warning", e);
     }
+    let started = Instant::now();
     let outcomes = apply::execute(&ec2, &plan, actions.len(), deadline).await;
     fill_actions(
         &mut report,
@@ -191,6 +186,12 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         Status::Changed,
     );
     tag_changed(&ec2, &mut report, &plan, &outcomes, stamp_base).await;
+    let changed = report.actions.iter().filter(|a| a.status == Status::Changed).count();
+    log::info(&format!(
+        "failover {vhid}: {changed} of {} actions changed in {} ms",
+        report.actions.len(),
+        started.elapsed().as_millis()
+    ));
     report
 }
 
@@ -209,10 +210,9 @@ pub fn interfaces_of(actions: &[&Action]) -> Vec<String> {
 fn skipped(mut report: Report, actions: &[&Action], reason: &str) -> Report {
     for a in actions {
         let (resource, target) = plan::describe(a, None);
-        report.actions.push(
-            ActionReport::new(&a.vhid, a.kind.name(), &resource, target, Status::Skipped)
-                .with_reason(reason),
-        );
+        report
+            .actions
+            .push(ActionReport::new(&a.vhid, a.kind.name(), &resource, target, Status::Skipped).with_reason(reason));
     }
     if let Some(a) = actions.first() {
         report
@@ -285,10 +285,7 @@ pub async fn tag_changed<E: Ec2>(
             add(&s.eni);
         }
     }
-    plan.routes
-        .iter()
-        .filter(|r| ok(r.action))
-        .for_each(|r| add(&r.table));
+    plan.routes.iter().filter(|r| ok(r.action)).for_each(|r| add(&r.table));
     plan.eips
         .iter()
         .filter(|e| ok(e.action))

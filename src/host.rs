@@ -51,18 +51,11 @@ pub struct HostFacts {
 
 impl HostFacts {
     pub fn carp(&self, device: &str, vhid: u8) -> Option<CarpStatus> {
-        self.devices
-            .get(device)?
-            .carp
-            .iter()
-            .find(|c| c.vhid == vhid)
-            .copied()
+        self.devices.get(device)?.carp.iter().find(|c| c.vhid == vhid).copied()
     }
 
     pub fn state(&self, device: &str, vhid: u8) -> CarpState {
-        self.carp(device, vhid)
-            .map(|c| c.state)
-            .unwrap_or(CarpState::Absent)
+        self.carp(device, vhid).map(|c| c.state).unwrap_or(CarpState::Absent)
     }
 
     pub fn mac(&self, device: &str) -> Option<&str> {
@@ -113,10 +106,7 @@ fn run_bounded(program: &str, args: &[&str], timeout: Duration) -> Result<String
         if started.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            bail!(
-                "{program} -a did not finish within {} ms",
-                timeout.as_millis()
-            );
+            bail!("{program} -a did not finish within {} ms", timeout.as_millis());
         }
         std::thread::sleep(Duration::from_millis(2));
     };
@@ -157,26 +147,14 @@ pub fn parse_ifconfig(text: &str) -> HostFacts {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["ether", mac, ..] => device.mac = Some(mac.to_ascii_lowercase()),
-            [
-                "carp:",
-                state,
-                "vhid",
-                vhid,
-                "advbase",
-                advbase,
-                "advskew",
-                advskew,
-                ..,
-            ] => {
+            ["carp:", state, "vhid", vhid, "advbase", advbase, "advskew", advskew, ..] => {
                 let state = match *state {
                     "INIT" => CarpState::Init,
                     "BACKUP" => CarpState::Backup,
                     "MASTER" => CarpState::Master,
                     _ => continue,
                 };
-                let (Ok(vhid), Ok(advbase), Ok(advskew)) =
-                    (vhid.parse(), advbase.parse(), advskew.parse())
-                else {
+                let (Ok(vhid), Ok(advbase), Ok(advskew)) = (vhid.parse(), advbase.parse(), advskew.parse()) else {
                     continue;
                 };
                 device.carp.push(CarpStatus {

@@ -47,17 +47,14 @@ impl Imds for AwsImds {
     async fn get(&self, path: &str) -> Result<Option<String>, String> {
         for attempt in 0..2 {
             let client = self.client.lock().expect("imds client lock").clone();
-            let answer =
-                tokio::time::timeout_at(self.deadline, client.get(format!("/latest/{path}"))).await;
+            let answer = tokio::time::timeout_at(self.deadline, client.get(format!("/latest/{path}"))).await;
             match answer {
                 Err(_) => return Err(format!("IMDS {path}: no answer before the run's deadline")),
                 Ok(Ok(value)) => return Ok(Some(value.as_ref().to_string())),
                 Ok(Err(ImdsError::ErrorResponse(r))) if r.response().status().as_u16() == 404 => {
                     return Ok(None);
                 }
-                Ok(Err(ImdsError::ErrorResponse(r)))
-                    if r.response().status().as_u16() == 401 && attempt == 0 =>
-                {
+                Ok(Err(ImdsError::ErrorResponse(r))) if r.response().status().as_u16() == 401 && attempt == 0 => {
                     *self.client.lock().expect("imds client lock") = build_client();
                 }
                 Ok(Err(e)) => return Err(format!("IMDS {path}: {}", describe(&e))),
@@ -112,19 +109,8 @@ pub async fn instance_id<I: Imds>(imds: &I) -> Result<String, String> {
 
 pub async fn region<I: Imds>(imds: &I) -> Result<String, String> {
     let region = required(imds, "meta-data/placement/region").await?;
-    crate::config::check_region(&region)
-        .map_err(|e| format!("IMDS meta-data/placement/region: {e}"))?;
+    crate::config::check_region(&region).map_err(|e| format!("IMDS meta-data/placement/region: {e}"))?;
     Ok(region)
-}
-
-/// The MACs of every ENI attached to this instance.
-pub async fn macs<I: Imds>(imds: &I) -> Result<Vec<String>, String> {
-    let list = required(imds, "meta-data/network/interfaces/macs/").await?;
-    Ok(list
-        .lines()
-        .map(|l| l.trim().trim_end_matches('/').to_ascii_lowercase())
-        .filter(|l| !l.is_empty())
-        .collect())
 }
 
 /// The ENI id behind a MAC; `full` also reads its subnet and addresses (three more reads, done
@@ -141,9 +127,7 @@ pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> Result<Eni, String
             ));
         }
         None => {
-            return Err(format!(
-                "MAC {mac} has no ENI in IMDS ({id_path} not found)"
-            ));
+            return Err(format!("MAC {mac} has no ENI in IMDS ({id_path} not found)"));
         }
     };
     let mut eni = Eni {
@@ -159,17 +143,10 @@ pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> Result<Eni, String
             format!("{base}/subnet-ipv4-cidr-block"),
             format!("{base}/local-ipv4s"),
         );
-        let (subnet, cidr, ipv4s) = tokio::join!(
-            imds.get(&subnet_path),
-            imds.get(&cidr_path),
-            imds.get(&ipv4s_path)
-        );
+        let (subnet, cidr, ipv4s) = tokio::join!(imds.get(&subnet_path), imds.get(&cidr_path), imds.get(&ipv4s_path));
         eni.subnet_id = subnet?.map(|s| s.trim().to_string());
         eni.subnet_cidr = match cidr? {
-            Some(c) => Some(
-                Cidr::parse(c.trim())
-                    .map_err(|e| format!("IMDS {base}/subnet-ipv4-cidr-block: {e}"))?,
-            ),
+            Some(c) => Some(Cidr::parse(c.trim()).map_err(|e| format!("IMDS {base}/subnet-ipv4-cidr-block: {e}"))?),
             None => None,
         };
         eni.local_ipv4s = ipv4s?
@@ -234,10 +211,6 @@ pub(crate) mod tests {
         let imds = fake();
         assert_eq!(run(instance_id(&imds)).unwrap(), "i-0123456789abcdef0");
         assert_eq!(run(region(&imds)).unwrap(), "eu-west-1");
-        assert_eq!(
-            run(macs(&imds)).unwrap(),
-            ["0a:1b:2c:3d:4e:5f", "0a:1b:2c:3d:4e:60"]
-        );
         let eni = run(eni(&imds, "0a:1b:2c:3d:4e:5f", true)).unwrap();
         assert_eq!(eni.id, "eni-0aaaaaaaaaaaaaaa1");
         assert_eq!(eni.subnet_cidr.unwrap().to_string(), "10.0.1.0/24");

@@ -29,16 +29,7 @@ pub async fn interfaces(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> R
     };
     let keys: Vec<String> = cfg.interfaces.iter().map(|i| i.key.clone()).collect();
     let imds = AwsImds::new(deadline);
-    let me = match node::discover(
-        &imds,
-        &cfg,
-        &facts,
-        &keys,
-        true,
-        node::configured_region(&cfg, env),
-    )
-    .await
-    {
+    let me = match node::discover(&imds, &cfg, &facts, &keys, true, node::configured_region(&cfg, env)).await {
         Ok(n) => n,
         Err(e) => return Report::fail("interfaces", e),
     };
@@ -64,9 +55,7 @@ pub async fn interfaces(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> R
                     "subnet_cidr": eni.subnet_cidr.map(|c| c.to_string()), "ipv4s": ipv4s,
                 }));
             }
-            Some(Err(why)) => {
-                others.push(json!({"interface": iface.key, "device": iface.device, "reason": why}))
-            }
+            Some(Err(why)) => others.push(json!({"interface": iface.key, "device": iface.device, "reason": why})),
             None => {}
         }
     }
@@ -133,10 +122,7 @@ pub async fn map_ip(
         Some(Ok(eni)) => match eni.subnet_cidr {
             Some(c) => c,
             None => {
-                return fail(format!(
-                    "interface {key}: IMDS gives no subnet CIDR for {}",
-                    eni.id
-                ));
+                return fail(format!("interface {key}: IMDS gives no subnet CIDR for {}", eni.id));
             }
         },
         Some(Err(e)) => return fail(e.clone()),

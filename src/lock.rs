@@ -41,19 +41,12 @@ pub fn try_lock(run_dir: &Path, vhid: &str) -> Result<Option<VhidLock>, String> 
     match file.try_lock() {
         Ok(()) => Ok(Some(VhidLock { _file: file })),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(format!(
-            "{}: cannot lock: {e}",
-            lock_path(run_dir, vhid).display()
-        )),
+        Err(TryLockError::Error(e)) => Err(format!("{}: cannot lock: {e}", lock_path(run_dir, vhid).display())),
     }
 }
 
 /// Waits for the lock until `deadline`; `Ok(None)` if it is still held then.
-pub async fn lock_until(
-    run_dir: &Path,
-    vhid: &str,
-    deadline: Instant,
-) -> Result<Option<VhidLock>, String> {
+pub async fn lock_until(run_dir: &Path, vhid: &str, deadline: Instant) -> Result<Option<VhidLock>, String> {
     loop {
         if let Some(lock) = try_lock(run_dir, vhid)? {
             return Ok(Some(lock));
@@ -62,10 +55,7 @@ pub async fn lock_until(
             return Ok(None);
         }
         // Polling keeps the wait bounded by the deadline; 20 ms is far below an EC2 round trip.
-        tokio::time::sleep(
-            Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())),
-        )
-        .await;
+        tokio::time::sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()))).await;
     }
 }
 
@@ -105,10 +95,7 @@ mod tests {
     fn lock_is_exclusive_and_released_on_drop() {
         let dir = temp_dir("excl");
         let first = try_lock(&dir, "wan@1").unwrap().expect("free");
-        assert!(
-            try_lock(&dir, "wan@1").unwrap().is_none(),
-            "second holder refused"
-        );
+        assert!(try_lock(&dir, "wan@1").unwrap().is_none(), "second holder refused");
         assert!(
             try_lock(&dir, "lan@2").unwrap().is_some(),
             "other VHIDs are independent"
@@ -128,17 +115,10 @@ mod tests {
             .unwrap();
         let started = std::time::Instant::now();
         let got = rt
-            .block_on(lock_until(
-                &dir,
-                "wan@1",
-                Instant::now() + Duration::from_millis(150),
-            ))
+            .block_on(lock_until(&dir, "wan@1", Instant::now() + Duration::from_millis(150)))
             .unwrap();
         assert!(got.is_none());
-        assert!(
-            started.elapsed() >= Duration::from_millis(140)
-                && started.elapsed() < Duration::from_secs(2)
-        );
+        assert!(started.elapsed() >= Duration::from_millis(140) && started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

@@ -79,9 +79,6 @@ fn syslog(level: Level, message: &str) {
             .map(|c| if c.is_control() { ' ' } else { c })
             .take(900)
             .collect();
-        let _ = sock.send_to(
-            format!("<{pri}>awsha[{}]: {line}", std::process::id()).as_bytes(),
-            path,
-        );
+        let _ = sock.send_to(format!("<{pri}>awsha[{}]: {line}", std::process::id()).as_bytes(), path);
     }
 }

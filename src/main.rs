@@ -9,6 +9,7 @@
 mod apply;
 mod cli;
 mod config;
+mod doctor;
 mod ec2;
 mod failover;
 mod host;
@@ -19,8 +20,10 @@ mod log;
 mod net;
 mod node;
 mod plan;
+mod reconcile;
 mod report;
 mod settings;
+mod status;
 mod tags;
 mod timefmt;
 mod util;
@@ -53,20 +56,13 @@ fn main() {
             finish(Report::fail(cli::guess_command(&args), first), true);
         }
     };
-    log::set_verbosity(if cli.quiet {
-        -1
-    } else {
-        cli.verbose.min(2) as i8
-    });
+    log::set_verbosity(if cli.quiet { -1 } else { cli.verbose.min(2) as i8 });
     let env = |name: &str| std::env::var(name).ok();
     let settings = match settings::resolve(&cli, &env) {
         Ok(s) => s,
         Err(e) => finish(Report::fail(cli.command.name(), e), cli.json),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => finish(
             Report::fail(cli.command.name(), format!("cannot start the runtime: {e}")),
@@ -75,11 +71,7 @@ fn main() {
     };
     let report = runtime.block_on(async {
         match &cli.command {
-            Command::Failover {
-                vhid,
-                dry_run,
-                force,
-            } => {
+            Command::Failover { vhid, dry_run, force } => {
                 failover::run(
                     &settings,
                     failover::Request {
@@ -98,7 +90,9 @@ fn main() {
                 from_subnet,
                 ip,
             } => interfaces::map_ip(&settings, interface, from_subnet, ip, &env).await,
-            other => Report::fail(other.name(), "not implemented yet"),
+            Command::Reconcile { dry_run } => reconcile::run(&settings, *dry_run, &env).await,
+            Command::Status => status::run(&settings, &env).await,
+            Command::Doctor => doctor::run(&settings, &env).await,
         }
     });
     // Dropping the runtime would wait for abandoned requests; the report is what matters now.

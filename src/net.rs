@@ -17,16 +17,9 @@ impl Cidr {
         let (addr, prefix) = text
             .split_once('/')
             .ok_or_else(|| format!("\"{text}\" is not an IPv4 CIDR (a.b.c.d/n)"))?;
-        let addr: Ipv4Addr =
-            parse_ipv4(addr).map_err(|_| format!("\"{text}\" is not an IPv4 CIDR (a.b.c.d/n)"))?;
+        let addr: Ipv4Addr = parse_ipv4(addr).map_err(|_| format!("\"{text}\" is not an IPv4 CIDR (a.b.c.d/n)"))?;
         let prefix: u8 = match prefix.parse::<u8>() {
-            Ok(p)
-                if p <= 32
-                    && !prefix.starts_with('+')
-                    && (prefix == "0" || !prefix.starts_with('0')) =>
-            {
-                p
-            }
+            Ok(p) if p <= 32 && !prefix.starts_with('+') && (prefix == "0" || !prefix.starts_with('0')) => p,
             _ => return Err(format!("\"{text}\": the prefix length must be 0 to 32")),
         };
         let network = Ipv4Addr::from(u32::from(addr) & mask(prefix));
@@ -91,10 +84,7 @@ mod tests {
     fn parses_good_cidrs() {
         assert_eq!(Cidr::parse("0.0.0.0/0").unwrap().to_string(), "0.0.0.0/0");
         assert_eq!(Cidr::parse("10.0.1.0/24").unwrap().prefix, 24);
-        assert_eq!(
-            Cidr::parse("10.0.1.7/32").unwrap().to_string(),
-            "10.0.1.7/32"
-        );
+        assert_eq!(Cidr::parse("10.0.1.7/32").unwrap().to_string(), "10.0.1.7/32");
     }
 
     #[test]

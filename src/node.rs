@@ -19,12 +19,7 @@ impl Node {
     pub fn eni_ids(&self) -> HashMap<String, Result<String, String>> {
         self.enis
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_ref().map(|e| e.id.clone()).map_err(Clone::clone),
-                )
-            })
+            .map(|(k, v)| (k.clone(), v.as_ref().map(|e| e.id.clone()).map_err(Clone::clone)))
             .collect()
     }
 }
@@ -74,11 +69,7 @@ pub async fn discover<I: Imds>(
             None => imds::region(imds).await,
         }
     };
-    let (instance, region, enis) = tokio::join!(
-        imds::instance_id(imds),
-        region_lookup,
-        join_all(lookups.collect())
-    );
+    let (instance, region, enis) = tokio::join!(imds::instance_id(imds), region_lookup, join_all(lookups.collect()));
     Ok(Node {
         instance: instance?,
         region: region?,

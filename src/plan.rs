@@ -49,28 +49,17 @@ pub struct Plan {
 
 /// What an action points at, given its ENI: `(resource, target)` as the report shows them.
 pub fn describe(action: &Action, eni: Option<&str>) -> (String, String) {
-    let eni_or_iface = |iface: &str| {
-        eni.map(str::to_string)
-            .unwrap_or_else(|| format!("({iface})"))
-    };
+    let eni_or_iface = |iface: &str| eni.map(str::to_string).unwrap_or_else(|| format!("({iface})"));
     match &action.kind {
         ActionKind::Ip { interface, addr } => (eni_or_iface(interface), addr.to_string()),
-        ActionKind::Route {
-            table,
-            cidr,
-            interface,
-        } => (
-            table.clone(),
-            format!("{cidr} -> {}", eni_or_iface(interface)),
-        ),
+        ActionKind::Route { table, cidr, interface } => {
+            (table.clone(), format!("{cidr} -> {}", eni_or_iface(interface)))
+        }
         ActionKind::Eip {
             allocation,
             interface,
             private_ip,
-        } => (
-            allocation.clone(),
-            format!("{} {private_ip}", eni_or_iface(interface)),
-        ),
+        } => (allocation.clone(), format!("{} {private_ip}", eni_or_iface(interface))),
     }
 }
 
@@ -78,12 +67,9 @@ pub fn describe(action: &Action, eni: Option<&str>) -> (String, String) {
 pub fn plan(actions: &[&Action], enis: &HashMap<String, Result<String, String>>) -> Plan {
     let mut p = Plan::default();
     let eni_of = |a: &Action| -> Result<String, String> {
-        enis.get(a.kind.interface()).cloned().unwrap_or_else(|| {
-            Err(format!(
-                "interface {} was not looked up",
-                a.kind.interface()
-            ))
-        })
+        enis.get(a.kind.interface())
+            .cloned()
+            .unwrap_or_else(|| Err(format!("interface {} was not looked up", a.kind.interface())))
     };
     for (i, a) in actions.iter().enumerate() {
         let eni = match eni_of(a) {
@@ -114,9 +100,7 @@ pub fn plan(actions: &[&Action], enis: &HashMap<String, Result<String, String>>)
                 eni,
             }),
             ActionKind::Eip {
-                allocation,
-                private_ip,
-                ..
+                allocation, private_ip, ..
             } => p.eips.push(EipStep {
                 action: i,
                 allocation: allocation.clone(),
@@ -159,27 +143,14 @@ impl Plan {
                 e.allocation, e.eni, e.ip
             )
         };
-        first.extend(
-            self.eips
-                .iter()
-                .filter(|e| e.after.is_none())
-                .map(associate),
-        );
-        let second: Vec<String> = self
-            .eips
-            .iter()
-            .filter(|e| e.after.is_some())
-            .map(associate)
-            .collect();
+        first.extend(self.eips.iter().filter(|e| e.after.is_none()).map(associate));
+        let second: Vec<String> = self.eips.iter().filter(|e| e.after.is_some()).map(associate).collect();
         let mut groups = Vec::new();
         if !first.is_empty() {
             groups.push(("at once".to_string(), first));
         }
         if !second.is_empty() {
-            groups.push((
-                "each after its address's assignment was accepted".to_string(),
-                second,
-            ));
+            groups.push(("each after its address's assignment was accepted".to_string(), second));
         }
         let resources = self.resources();
         if !resources.is_empty() {
@@ -249,13 +220,8 @@ mod tests {
         let groups = p.groups();
         assert_eq!(groups.len(), 3);
         assert_eq!(groups[0].1.len(), 2, "assign and route at once");
-        assert!(
-            groups[1].1[0].starts_with("AssociateAddress AllocationId=eipalloc-0a1b2c3d4e5f67890")
-        );
-        assert!(
-            groups[2].1[0]
-                .contains("eni-0aaaaaaaaaaaaaaa1,rtb-05ed6e7c46531c6c3,eipalloc-0a1b2c3d4e5f67890")
-        );
+        assert!(groups[1].1[0].starts_with("AssociateAddress AllocationId=eipalloc-0a1b2c3d4e5f67890"));
+        assert!(groups[2].1[0].contains("eni-0aaaaaaaaaaaaaaa1,rtb-05ed6e7c46531c6c3,eipalloc-0a1b2c3d4e5f67890"));
     }
 
     #[test]
@@ -277,18 +243,12 @@ mod tests {
         ];
         let refs: Vec<&Action> = actions.iter().collect();
         let mut e = enis();
-        e.insert(
-            "opt1".into(),
-            Err("interface opt1 (ena2) is not an ENI".into()),
-        );
+        e.insert("opt1".into(), Err("interface opt1 (ena2) is not an ENI".into()));
         let p = plan(&refs, &e);
         assert_eq!(p.assigns.len(), 1);
         assert_eq!(p.assigns[0].ips.len(), 2);
         assert_eq!(p.assigns[0].actions, [0, 1]);
-        assert_eq!(
-            p.unresolved,
-            [(2, "interface opt1 (ena2) is not an ENI".to_string())]
-        );
+        assert_eq!(p.unresolved, [(2, "interface opt1 (ena2) is not an ENI".to_string())]);
     }
 
     #[test]

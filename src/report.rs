@@ -43,13 +43,7 @@ pub struct ActionReport {
 }
 
 impl ActionReport {
-    pub fn new(
-        vhid: &str,
-        kind: &'static str,
-        resource: &str,
-        target: String,
-        status: Status,
-    ) -> ActionReport {
+    pub fn new(vhid: &str, kind: &'static str, resource: &str, target: String, status: Status) -> ActionReport {
         ActionReport {
             vhid: vhid.to_string(),
             kind,
@@ -131,6 +125,8 @@ pub struct Report {
     pub extra: Map<String, Value>,
     /// Lines for the human output that have no place in the JSON (headers, hints).
     pub text: Vec<String>,
+    /// The command already put its actions in `text` (as a table).
+    pub actions_in_text: bool,
 }
 
 impl Report {
@@ -228,19 +224,9 @@ impl Report {
                 let _ = writeln!(out, "{vhid:<12} {state}");
             }
         }
-        if !self.actions.is_empty() {
-            let w_res = self
-                .actions
-                .iter()
-                .map(|a| a.resource.len())
-                .max()
-                .unwrap_or(0);
-            let w_tgt = self
-                .actions
-                .iter()
-                .map(|a| a.target.len())
-                .max()
-                .unwrap_or(0);
+        if !self.actions.is_empty() && !self.actions_in_text {
+            let w_res = self.actions.iter().map(|a| a.resource.len()).max().unwrap_or(0);
+            let w_tgt = self.actions.iter().map(|a| a.target.len()).max().unwrap_or(0);
             let w_vhid = self.actions.iter().map(|a| a.vhid.len()).max().unwrap_or(0);
             for a in &self.actions {
                 let mut line = format!(
@@ -271,11 +257,7 @@ impl Report {
         for n in &self.notices {
             let _ = writeln!(out, "{}: {}", n.level, n.message);
         }
-        let failed = self
-            .actions
-            .iter()
-            .filter(|a| a.status == Status::Failed)
-            .count();
+        let failed = self.actions.iter().filter(|a| a.status == Status::Failed).count();
         if failed > 0 {
             let _ = writeln!(out, "{failed} of {} actions failed", self.actions.len());
         }
@@ -303,10 +285,8 @@ mod tests {
         assert_eq!(v["actions"][0]["status"], "changed");
         assert!(v["actions"][0]["ms"].is_u64());
         assert!(v["split_brain"].as_array().unwrap().is_empty());
-        r.actions.push(
-            ActionReport::new("wan@1", "route", "rtb-1", "x".into(), Status::Planned)
-                .failed("Boom: no"),
-        );
+        r.actions
+            .push(ActionReport::new("wan@1", "route", "rtb-1", "x".into(), Status::Planned).failed("Boom: no"));
         assert_eq!(r.exit_code(), 1);
         assert_eq!(r.to_json()["ok"], false);
         assert_eq!(r.to_json()["actions"][1]["error"], "Boom: no");

@@ -67,10 +67,7 @@ mod tests {
 
     fn with_env(args: &[&str], vars: &[(&str, &str)]) -> Result<Settings, String> {
         let cli = Cli::try_parse_from(args).unwrap();
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         resolve(&cli, &|name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
@@ -94,14 +91,7 @@ mod tests {
             ("AWSHA_GRACE", "0"),
         ];
         let s = with_env(
-            &[
-                "awsha",
-                "--config",
-                "/cli.xml",
-                "--deadline",
-                "2.5",
-                "validate",
-            ],
+            &["awsha", "--config", "/cli.xml", "--deadline", "2.5", "validate"],
             &env,
         )
         .unwrap();

@@ -117,11 +117,7 @@ mod tests {
             instance: "i-0abc".into(),
             vhid: "wan@1".into(),
         };
-        let tags: HashMap<String, String> = s
-            .to_tags()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let tags: HashMap<String, String> = s.to_tags().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         assert_eq!(tags[MODIFIED], "2026-11-26T10:00:00.123Z");
         assert_eq!(Stamp::from_tags(&tags), Some(s));
         let mut partial = tags.clone();

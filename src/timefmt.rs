@@ -3,7 +3,7 @@
 //! Only the one format awsha itself writes (`2026-11-26T10:00:00.123Z`) needs to round-trip, but
 //! parsing also accepts whole seconds and `+00:00`, because an operator may tag by hand.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch: the unit every time comparison in awsha uses.
 pub type Millis = i64;
@@ -16,14 +16,6 @@ pub fn to_millis(t: SystemTime) -> Millis {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_millis() as Millis,
         Err(e) => -(e.duration().as_millis() as Millis),
-    }
-}
-
-pub fn from_millis(ms: Millis) -> SystemTime {
-    if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
     }
 }
 
@@ -118,15 +110,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 #[cfg(test)]
@@ -137,14 +121,8 @@ mod tests {
     fn formats_epoch_and_known_instant() {
         assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
         // 2026-11-26T10:00:00.123Z, computed independently with `date -u -d … +%s`.
-        assert_eq!(
-            format_rfc3339_millis(1_795_687_200_123),
-            "2026-11-26T10:00:00.123Z"
-        );
-        assert_eq!(
-            format_rfc3339_millis(951_782_400_000),
-            "2000-02-29T00:00:00.000Z"
-        );
+        assert_eq!(format_rfc3339_millis(1_795_687_200_123), "2026-11-26T10:00:00.123Z");
+        assert_eq!(format_rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]
@@ -158,14 +136,8 @@ mod tests {
 
     #[test]
     fn accepts_seconds_and_offsets_rejects_junk() {
-        assert_eq!(
-            parse_rfc3339("2026-11-26T10:00:00Z"),
-            Some(1_795_687_200_000)
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-26T11:00:00.5+01:00"),
-            Some(1_795_687_200_500)
-        );
+        assert_eq!(parse_rfc3339("2026-11-26T10:00:00Z"), Some(1_795_687_200_000));
+        assert_eq!(parse_rfc3339("2026-11-26T11:00:00.5+01:00"), Some(1_795_687_200_500));
         for bad in [
             "",
             "yesterday",

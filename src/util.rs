@@ -19,11 +19,7 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
                 }
             }
         }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
     })
     .await;
     outputs
@@ -58,9 +54,6 @@ mod tests {
             started.elapsed() < Duration::from_millis(550),
             "concurrent, not 600 ms in a row"
         );
-        assert!(
-            rt.block_on(join_all(Vec::<std::future::Ready<u8>>::new()))
-                .is_empty()
-        );
+        assert!(rt.block_on(join_all(Vec::<std::future::Ready<u8>>::new())).is_empty());
     }
 }

@@ -19,8 +19,7 @@ pub fn run(s: &Settings) -> Report {
         .collect();
     let mut report = if problems.is_empty() {
         let mut r = Report::new("validate");
-        let vhids: std::collections::BTreeSet<&str> =
-            v.actions.iter().map(|a| a.vhid.as_str()).collect();
+        let vhids: std::collections::BTreeSet<&str> = v.actions.iter().map(|a| a.vhid.as_str()).collect();
         r.text.push(format!(
             "{}: ok ({} rows for {} VHIDs; reconcile {})",
             cfg.path.display(),
@@ -33,11 +32,7 @@ pub fn run(s: &Settings) -> Report {
         let n = problems.len();
         let mut r = Report::fail(
             "validate",
-            format!(
-                "{n} problem{} in {}",
-                if n == 1 { "" } else { "s" },
-                cfg.path.display()
-            ),
+            format!("{n} problem{} in {}", if n == 1 { "" } else { "s" }, cfg.path.display()),
         );
         // Every problem, one per line, on stderr too: the error line alone would hide them.
         for p in &problems {

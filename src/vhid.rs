@@ -40,16 +40,12 @@ pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
             (key, left)
         }
         (false, true) => {
-            let by = |f: &dyn Fn(&crate::config::Interface) -> bool| {
-                cfg.interfaces.iter().find(|i| f(i))
-            };
+            let by = |f: &dyn Fn(&crate::config::Interface) -> bool| cfg.interfaces.iter().find(|i| f(i));
             let key = by(&|i| i.key.eq_ignore_ascii_case(left))
                 .or_else(|| by(&|i| !i.descr.is_empty() && i.descr.eq_ignore_ascii_case(left)))
                 .or_else(|| by(&|i| !i.device.is_empty() && i.device.eq_ignore_ascii_case(left)))
                 .map(|i| i.key.clone())
-                .ok_or_else(|| {
-                    format!("\"{shown}\": no interface is named {left}{}", known(cfg))
-                })?;
+                .ok_or_else(|| format!("\"{shown}\": no interface is named {left}{}", known(cfg)))?;
             (key, right)
         }
         _ => {
@@ -78,7 +74,11 @@ fn known(cfg: &PfConfig) -> String {
 }
 
 fn describe(v: &CarpVip) -> String {
-    format!("{} = {}", v.canonical(), v.subnet)
+    if v.descr.is_empty() {
+        format!("{} = {}", v.canonical(), v.subnet)
+    } else {
+        format!("{} = {} ({})", v.canonical(), v.subnet, v.descr)
+    }
 }
 
 /// `wan@1` → `wan_1`: the stem of the lock and takeover file names.
@@ -123,11 +123,7 @@ mod tests {
         assert!(resolve("1@ena9", &cfg).unwrap_err().contains("device ena9"));
         assert!(resolve("dmz@0", &cfg).unwrap_err().contains("1 to 255"));
         assert!(resolve("dmz@256", &cfg).is_err());
-        assert!(
-            resolve("opt1@1", &cfg)
-                .unwrap_err()
-                .contains("names no CARP VIP")
-        );
+        assert!(resolve("opt1@1", &cfg).unwrap_err().contains("names no CARP VIP"));
         assert!(resolve("_vipdeadbeef", &cfg).is_err());
         assert!(resolve("_vip", &cfg).is_err());
     }
