@@ -1,0 +1,183 @@
+<?php
+
+use PHPUnit\Framework\TestCase;
+
+/*
+ * Base of the shim's tests: a fresh pfSense config, cleared stub records, a
+ * private temporary directory, and helpers for the fake binary and for
+ * checking what a shell makes of a command string.
+ */
+abstract class ShimTestCase extends TestCase {
+	protected string $tmp;
+	protected string $fakeLog;
+	protected string $scenarioFile;
+	private string $cwd;
+
+	protected function setUp(): void {
+		$this->tmp = sys_get_temp_dir() . '/awsha-shim-test-' . getmypid() . '-' . bin2hex(random_bytes(4));
+		mkdir($this->tmp, 0700);
+		/* Every command of a test runs here: a canary an injection creates stays in sight. */
+		$this->cwd = getcwd();
+		chdir($this->tmp);
+		$this->fakeLog = "{$this->tmp}/fake-awsha.log";
+		$this->scenarioFile = "{$this->tmp}/scenario.json";
+		$this->scenario(array());
+		putenv("AWSHA_FAKE_LOG={$this->fakeLog}");
+		putenv("AWSHA_FAKE_SCENARIO={$this->scenarioFile}");
+		$GLOBALS['__stub_calls'] = array();
+		$GLOBALS['__stub_pid_running'] = false;
+		$GLOBALS['__stub_exec_bg'] = false;
+		$GLOBALS['__stub_mwexec_rc'] = 0;
+		unset($GLOBALS['awsha_gui_interfaces']);
+		$GLOBALS['config'] = self::baseConfig();
+	}
+
+	protected function tearDown(): void {
+		chdir($this->cwd);
+		putenv('AWSHA_FAKE_LOG');
+		putenv('AWSHA_FAKE_SCENARIO');
+		self::removeTree($this->tmp);
+	}
+
+	/* Two ENI-backed interfaces and three CARP VIPs (one on an interface without an ENI). */
+	public static function baseConfig(): array {
+		return array(
+			'version' => '24.5',
+			'interfaces' => array(
+				'wan' => array('if' => 'ena0', 'descr' => 'WAN', 'enable' => ''),
+				'lan' => array('if' => 'ena1', 'descr' => 'LAN', 'enable' => ''),
+				'opt1' => array('if' => 'ena2', 'descr' => 'DMZ', 'enable' => ''),
+			),
+			'virtualip' => array('vip' => array(
+				array('mode' => 'carp', 'interface' => 'wan', 'vhid' => '1', 'advskew' => '0', 'advbase' => '1',
+				    'uniqid' => '65de65ceb0447', 'descr' => 'WAN VIP', 'type' => 'single', 'subnet_bits' => '32', 'subnet' => '10.0.1.10'),
+				array('mode' => 'carp', 'interface' => 'lan', 'vhid' => '2', 'advskew' => '0', 'advbase' => '1',
+				    'uniqid' => '65de65ceb0448', 'descr' => 'LAN VIP', 'type' => 'single', 'subnet_bits' => '32', 'subnet' => '10.0.2.10'),
+				array('mode' => 'ipalias', 'interface' => '_vip65de65ceb0447', 'uniqid' => '65de65ceb0449',
+				    'descr' => 'alias', 'type' => 'single', 'subnet_bits' => '32', 'subnet' => '10.0.1.20'),
+			)),
+		);
+	}
+
+	/* What "awsha --json interfaces" prints on this node by default. */
+	public static function interfacesReport(array $override = array()): array {
+		return array_merge(array(
+			'command' => 'interfaces', 'ok' => true, 'instance' => 'i-0123456789abcdef0',
+			'interfaces' => array(
+				array('interface' => 'wan', 'device' => 'ena0', 'descr' => 'WAN', 'eni' => 'eni-0aa11111111111111',
+				    'mac' => '0a:00:00:00:00:01', 'subnet_id' => 'subnet-01', 'subnet_cidr' => '10.0.1.0/24',
+				    'ipv4s' => array('10.0.1.11', '10.0.1.10')),
+				array('interface' => 'lan', 'device' => 'ena1', 'descr' => 'LAN', 'eni' => 'eni-0bb22222222222222',
+				    'mac' => '0a:00:00:00:00:02', 'subnet_id' => 'subnet-02', 'subnet_cidr' => '10.0.2.0/24',
+				    'ipv4s' => array('10.0.2.11')),
+			),
+		), $override);
+	}
+
+	/* The fake binary's answers for this test (see fixtures/fake-awsha). */
+	protected function scenario(array $scenario): void {
+		file_put_contents($this->scenarioFile, json_encode($scenario));
+	}
+
+	/* Every run of the fake binary so far: [['argv' => [...], 'config' => ...], ...]. */
+	protected function fakeRuns(): array {
+		if (!is_file($this->fakeLog)) {
+			return array();
+		}
+		return array_map(function ($line) {
+			return json_decode($line, true);
+		}, array_filter(explode("\n", file_get_contents($this->fakeLog)), 'strlen'));
+	}
+
+	/* The recorded calls of one stubbed pfSense function: a list of argument lists. */
+	protected function stubCalls(string $function): array {
+		$calls = array();
+		foreach ($GLOBALS['__stub_calls'] as $call) {
+			if ($call['fn'] === $function) {
+				$calls[] = $call['args'];
+			}
+		}
+		return $calls;
+	}
+
+	/*
+	 * The words /bin/sh makes of a command string: runs "printf '%s\0' <command>"
+	 * in an empty directory and returns what printf printed. A command that
+	 * escapes its words badly shows up as different words (or a canary file
+	 * created by the injected command).
+	 */
+	protected function shellWords(string $command): array {
+		$dir = "{$this->tmp}/sh";
+		@mkdir($dir);
+		$proc = proc_open(array('/bin/sh', '-c', "printf '%s\\0' " . $command), array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $dir);
+		$out = stream_get_contents($pipes[1]);
+		$err = stream_get_contents($pipes[2]);
+		fclose($pipes[1]);
+		fclose($pipes[2]);
+		$rc = proc_close($proc);
+		$this->assertSame(0, $rc, "sh failed on {$command}: {$err}");
+		$this->assertSame(array(), array_values(array_diff(scandir($dir), array('.', '..'))), "the command created files: {$command}");
+		return explode("\0", substr($out, 0, -1));
+	}
+
+	/* Runs the wrapper as a program, as minicron and mwexec_bg do; returns [rc, stdout, stderr, stub calls]. */
+	protected function runWrapper(array $args, array $env = array()): array {
+		$stubLog = "{$this->tmp}/stubs.log";
+		@unlink($stubLog);
+		$environment = array_merge(getenv(), array('AWSHA_STUB_LOG' => $stubLog), $env);
+		$environment = array_filter($environment, function ($v) {
+			return $v !== null;
+		});
+		$proc = proc_open(array_merge(array(PHP_BINARY, AWSHA_WRAPPER), $args),
+		    array(0 => array('file', '/dev/null', 'r'), 1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp, $environment);
+		$out = stream_get_contents($pipes[1]);
+		$err = stream_get_contents($pipes[2]);
+		fclose($pipes[1]);
+		fclose($pipes[2]);
+		$rc = proc_close($proc);
+		return array($rc, $out, $err, self::readStubLog($stubLog));
+	}
+
+	protected static function readStubLog(string $file): array {
+		if (!is_file($file)) {
+			return array();
+		}
+		return array_map(function ($line) {
+			return json_decode($line, true);
+		}, array_filter(explode("\n", file_get_contents($file)), 'strlen'));
+	}
+
+	protected static function callsOf(array $calls, string $function): array {
+		return array_values(array_map(function ($c) {
+			return $c['args'];
+		}, array_filter($calls, function ($c) use ($function) {
+			return $c['fn'] === $function;
+		})));
+	}
+
+	protected static function removeTree(string $dir): void {
+		if (!is_dir($dir)) {
+			return;
+		}
+		foreach (array_diff(scandir($dir), array('.', '..')) as $entry) {
+			$path = "{$dir}/{$entry}";
+			is_dir($path) && !is_link($path) ? self::removeTree($path) : unlink($path);
+		}
+		rmdir($dir);
+	}
+
+	/* Values that break a carelessly built shell command. */
+	public static function hostileValues(): array {
+		return array(
+			'semicolon' => array('1@ena0; touch pwned'),
+			'command substitution' => array('$(touch pwned)'),
+			'backticks' => array('`touch pwned`'),
+			'single quotes' => array("1@ena0' ; touch pwned ; echo '"),
+			'double quotes' => array('1@ena0" ; touch pwned ; echo "'),
+			'newline' => array("1@ena0\ntouch pwned"),
+			'and-and and pipe' => array('1@ena0 && touch pwned | cat'),
+			'glob and variables' => array('* $HOME ${PATH} ~'),
+			'backslashes' => array('\\\' \\"'),
+		);
+	}
+}
