@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""IMDSv2 emulator for one pretend EC2 instance, for the awsha integration tests.
+
+Owns: the instance metadata service as the awsha binary (aws-config's credential and region
+providers, and awsha's own IMDS client) sees it. moto's IMDS cannot stand in: it serves static
+values unrelated to the EC2 state, has no network/interfaces/macs/ paths, does not validate tokens,
+and its token answer lacks the TTL header aws-config requires (reference/ec2.md §10,
+reference/rust-build.md "IMDS and aws-config"). Two emulators (one per node) act as the two pfSense
+instances.
+
+Values are derived live, on every request, from moto's EC2 state for the configured instance
+(boto3 with dummy credentials against moto directly, not through the fault proxy, so the proxy's
+counts only show the binary's EC2 calls). An address moved by AssignPrivateIpAddresses therefore
+shows up in `local-ipv4s` at once (real EC2 is asynchronous; tests that need the lag can use the
+`slow` fault).
+
+Usage:
+    python tests/harness/imds_emulator.py --ec2 http://127.0.0.1:<motoport> --instance-id i-…
+        [--region us-east-1] [--port 0] [--role awsha-role] [--no-parent-watch] [--max-seconds N]
+Prints `READY <port>`.
+
+Protocol (IMDSv2 only, as with HttpTokens=required):
+  PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds: 1..21600 → a random token; the
+  answer echoes that header (aws-config fails with NoTtl without it). Missing/invalid TTL → 400.
+  Every GET needs a valid unexpired X-aws-ec2-metadata-token, else 401. Unknown paths → 404 (the
+  SDK tries iam/security-credentials-extended/ first and must fall back on 404).
+
+Paths (under /latest/): meta-data/ (listing), meta-data/instance-id, meta-data/ami-id,
+  meta-data/local-ipv4, meta-data/placement/{region,availability-zone,availability-zone-id},
+  meta-data/mac (device-index 0), meta-data/network/interfaces/macs/ (one `<mac>/` per line),
+  meta-data/network/interfaces/macs/<mac>/{interface-id,device-number,local-ipv4s (primary first),
+  subnet-id,subnet-ipv4-cidr-block,vpc-id,vpc-ipv4-cidr-block,vpc-ipv4-cidr-blocks,
+  network-card-index,owner-id,mac}, meta-data/iam/info, meta-data/iam/security-credentials/ (role
+  name), meta-data/iam/security-credentials/<role> (JSON credentials), and
+  dynamic/instance-identity/document.
+
+Credentials: one random set per emulator process (AccessKeyId `ASIAEMU…`, random secret and token,
+Expiration now + 6 h), so tests can grep logs for them (a secret must never be logged).
+
+Control API (no token; under /_emulator/):
+  POST /_emulator/faults  {"mode": "ok"}                       normal service (clears faults)
+                          {"mode": "401"}                      every GET 401, even with a token
+                          {"mode": "slow", "delay_ms": N}      delay every request by N ms
+                          {"mode": "no_interface_id", "mac": M} macs/M/interface-id → 404
+                          {"mode": "expire_tokens"}            one-off: every token issued so far
+                                                               becomes invalid (mode unchanged)
+  POST /_emulator/config  {"instance_id": "i-…", "region": "…"} re-target (tests reuse emulators)
+  POST /_emulator/reset   faults ok, tokens and counts cleared
+  GET  /_emulator/credentials  the issued credentials (same JSON as the IMDS answer + RoleName)
+  GET  /_emulator/counts  {"PUT /latest/api/token": n, "GET <path>": n, ..., "401": n, "404": n}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import string
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import add_lifetime_args, serve_until_stopped  # noqa: E402
+
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+MAX_DELAY_S = 120.0
+
+
+def _rand(alphabet: str, n: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class NotFound(Exception):
+    pass
+
+
+class EmulatorState:
+    def __init__(self, ec2_url: str, instance_id: str, region: str, role: str):
+        self.ec2_url = ec2_url
+        self.instance_id = instance_id
+        self.region = region
+        self.role = role
+        self.lock = threading.Lock()
+        self.tokens: dict[str, float] = {}  # token → expiry (monotonic)
+        self.mode = "ok"
+        self.delay_ms = 0
+        self.missing_iid_mac: str | None = None
+        self.counts: dict[str, int] = {}
+        now = datetime.now(timezone.utc)
+        self.credentials = {
+            "Code": "Success",
+            "LastUpdated": _iso(now),
+            "Type": "AWS-HMAC",
+            "AccessKeyId": "ASIAEMU" + _rand(string.ascii_uppercase + string.digits, 13),
+            "SecretAccessKey": "emuSecret" + _rand(string.ascii_letters + string.digits, 31),
+            "Token": "emuToken" + _rand(string.ascii_letters + string.digits, 56),
+            "Expiration": _iso(now + timedelta(hours=6)),
+        }
+        self._clients: dict[str, Any] = {}
+
+    def count(self, key: str) -> None:
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def client(self) -> Any:
+        # One boto3 client per region, created lazily (boto3 clients are thread-safe).
+        with self.lock:
+            region = self.region
+            if region not in self._clients:
+                import boto3
+                from botocore.config import Config
+
+                self._clients[region] = boto3.client(
+                    "ec2", endpoint_url=self.ec2_url, region_name=region,
+                    aws_access_key_id="testing", aws_secret_access_key="testing",
+                    config=Config(retries={"max_attempts": 2, "mode": "standard"},
+                                  connect_timeout=5, read_timeout=30),
+                )
+            return self._clients[region]
+
+    # -- live view of the instance in moto ---------------------------------------------------
+    def instance(self) -> dict[str, Any]:
+        ec2 = self.client()
+        try:
+            res = ec2.describe_instances(InstanceIds=[self.instance_id])
+        except Exception as e:  # unknown instance (e.g. after a moto reset)
+            raise NotFound(f"instance {self.instance_id}: {e}") from None
+        for r in res.get("Reservations", []):
+            for inst in r.get("Instances", []):
+                return inst
+        raise NotFound(f"instance {self.instance_id} not found")
+
+    def interfaces(self) -> list[dict[str, Any]]:
+        """The instance's ENIs, each {mac, eni, device, ips (primary first), subnet, vpc, cidrs}."""
+        ec2 = self.client()
+        inst = self.instance()
+        enis = ec2.describe_network_interfaces(
+            Filters=[{"Name": "attachment.instance-id", "Values": [inst["InstanceId"]]}]
+        )["NetworkInterfaces"]
+        subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(
+            SubnetIds=sorted({e["SubnetId"] for e in enis}))["Subnets"]} if enis else {}
+        vpcs = {v["VpcId"]: v for v in ec2.describe_vpcs(
+            VpcIds=sorted({e["VpcId"] for e in enis}))["Vpcs"]} if enis else {}
+        out = []
+        for e in enis:
+            addrs = e.get("PrivateIpAddresses", [])
+            primary = [a["PrivateIpAddress"] for a in addrs if a.get("Primary")]
+            others = [a["PrivateIpAddress"] for a in addrs if not a.get("Primary")]
+            vpc = vpcs.get(e["VpcId"], {})
+            vpc_cidrs = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])] or (
+                [vpc["CidrBlock"]] if vpc.get("CidrBlock") else [])
+            out.append({
+                "mac": e["MacAddress"].lower(),
+                "eni": e["NetworkInterfaceId"],
+                "device": int(e.get("Attachment", {}).get("DeviceIndex", 0)),
+                "ips": primary + others,
+                "subnet": e["SubnetId"],
+                "subnet_cidr": subnets.get(e["SubnetId"], {}).get("CidrBlock", ""),
+                "vpc": e["VpcId"],
+                "vpc_cidr": vpc.get("CidrBlock", ""),
+                "vpc_cidrs": vpc_cidrs,
+                "owner": e.get("OwnerId", ""),
+            })
+        out.sort(key=lambda i: i["device"])
+        return out
+
+    def resolve(self, path: str) -> tuple[str, str]:
+        """Answer one GET below /latest/: (content-type, body) or raise NotFound."""
+        text = "text/plain"
+        p = path
+        if p in ("meta-data", "meta-data/"):
+            return text, "\n".join(["ami-id", "iam/", "instance-id", "local-ipv4", "mac",
+                                    "network/", "placement/"])
+        if p == "meta-data/instance-id":
+            return text, self.instance_id
+        if p == "meta-data/placement/region":
+            return text, self.region
+        if p in ("meta-data/placement", "meta-data/placement/"):
+            return text, "availability-zone\navailability-zone-id\nregion"
+        if p == "meta-data/placement/availability-zone":
+            return text, self.instance()["Placement"]["AvailabilityZone"]
+        if p == "meta-data/placement/availability-zone-id":
+            az = self.instance()["Placement"]["AvailabilityZone"]
+            return text, f"use1-az{ord(az[-1]) - ord('a') + 1}"
+        if p == "meta-data/ami-id":
+            return text, self.instance().get("ImageId", "")
+        if p == "meta-data/local-ipv4":
+            return text, self.instance().get("PrivateIpAddress", "")
+        if p == "meta-data/mac":
+            for i in self.interfaces():
+                if i["device"] == 0:
+                    return text, i["mac"]
+            raise NotFound("no device-index 0 interface")
+        if p in ("meta-data/network", "meta-data/network/"):
+            return text, "interfaces/"
+        if p in ("meta-data/network/interfaces", "meta-data/network/interfaces/"):
+            return text, "macs/"
+        prefix = "meta-data/network/interfaces/macs"
+        if p in (prefix, prefix + "/"):
+            return text, "\n".join(f"{i['mac']}/" for i in self.interfaces())
+        if p.startswith(prefix + "/"):
+            rest = p[len(prefix) + 1:].rstrip("/")
+            mac, _, leaf = rest.partition("/")
+            iface = next((i for i in self.interfaces() if i["mac"] == mac.lower()), None)
+            if iface is None:
+                raise NotFound(f"no interface with mac {mac}")
+            with self.lock:
+                hide_iid = self.mode == "no_interface_id" and self.missing_iid_mac == mac.lower()
+            leaves = {
+                "device-number": str(iface["device"]),
+                "interface-id": iface["eni"],
+                "local-ipv4s": "\n".join(iface["ips"]),
+                "mac": iface["mac"],
+                "network-card-index": "0",
+                "owner-id": iface["owner"],
+                "subnet-id": iface["subnet"],
+                "subnet-ipv4-cidr-block": iface["subnet_cidr"],
+                "vpc-id": iface["vpc"],
+                "vpc-ipv4-cidr-block": iface["vpc_cidr"],
+                "vpc-ipv4-cidr-blocks": "\n".join(iface["vpc_cidrs"]),
+            }
+            if hide_iid:
+                del leaves["interface-id"]
+            if leaf == "":
+                return text, "\n".join(sorted(leaves))
+            if leaf in leaves:
+                return text, leaves[leaf]
+            raise NotFound(p)
+        if p in ("meta-data/iam", "meta-data/iam/"):
+            return text, "info\nsecurity-credentials/"
+        if p == "meta-data/iam/info":
+            return "application/json", json.dumps({
+                "Code": "Success", "LastUpdated": self.credentials["LastUpdated"],
+                "InstanceProfileArn": f"arn:aws:iam::123456789012:instance-profile/{self.role}",
+                "InstanceProfileId": "AIPAEMULATOR0000000000"})
+        if p == "meta-data/iam/security-credentials/":
+            return text, self.role
+        if p in ("meta-data/iam/security-credentials",):
+            return text, self.role
+        if p == f"meta-data/iam/security-credentials/{self.role}":
+            return "application/json", json.dumps(self.credentials, indent=2)
+        if p == "dynamic/instance-identity/document":
+            inst = self.instance()
+            return "application/json", json.dumps({
+                "accountId": "123456789012", "architecture": "x86_64",
+                "availabilityZone": inst["Placement"]["AvailabilityZone"],
+                "imageId": inst.get("ImageId", ""), "instanceId": self.instance_id,
+                "instanceType": inst.get("InstanceType", "t3.small"),
+                "privateIp": inst.get("PrivateIpAddress", ""), "region": self.region,
+                "version": "2017-09-30"}, indent=2)
+        # Everything else, notably meta-data/iam/security-credentials-extended/, is unknown.
+        raise NotFound(p)
+
+
+class Handler(BaseHTTPRequestHandler):
+    # IMDS speaks HTTP/1.1; every answer carries Content-Length so keep-alive works.
+    protocol_version = "HTTP/1.1"
+    server_version = "EC2ws"
+    state: EmulatorState
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def _send(self, status: int, body: str, ctype: str = "text/plain",
+              extra: dict[str, str] | None = None) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(min(n, 1 << 20)) if n else b""
+
+    def _control(self, path: str) -> None:
+        st = self.state
+        body = self._body()
+        try:
+            data = json.loads(body or b"{}") if self.command == "POST" else {}
+        except ValueError as e:
+            return self._send(400, json.dumps({"error": str(e)}), "application/json")
+        if self.command == "POST" and path == "/_emulator/faults":
+            mode = data.get("mode", "ok")
+            with st.lock:
+                if mode == "expire_tokens":
+                    st.tokens.clear()
+                elif mode in ("ok", "401", "slow", "no_interface_id"):
+                    st.mode = mode
+                    st.delay_ms = int(data.get("delay_ms", 0)) if mode == "slow" else 0
+                    st.missing_iid_mac = (data.get("mac") or "").lower() or None
+                else:
+                    return self._send(400, json.dumps({"error": f"unknown mode {mode!r}"}),
+                                      "application/json")
+            return self._send(200, json.dumps({"ok": True, "mode": st.mode}), "application/json")
+        if self.command == "POST" and path == "/_emulator/config":
+            with st.lock:
+                st.instance_id = data.get("instance_id", st.instance_id)
+                st.region = data.get("region", st.region)
+            return self._send(200, json.dumps({"ok": True}), "application/json")
+        if self.command == "POST" and path == "/_emulator/reset":
+            with st.lock:
+                st.tokens.clear()
+                st.counts = {}
+                st.mode, st.delay_ms, st.missing_iid_mac = "ok", 0, None
+            return self._send(200, json.dumps({"ok": True}), "application/json")
+        if self.command == "GET" and path == "/_emulator/credentials":
+            return self._send(200, json.dumps({**st.credentials, "RoleName": st.role}),
+                              "application/json")
+        if self.command == "GET" and path == "/_emulator/counts":
+            with st.lock:
+                return self._send(200, json.dumps(st.counts), "application/json")
+        return self._send(404, json.dumps({"error": "unknown control path"}), "application/json")
+
+    def _handle(self) -> None:
+        st = self.state
+        path = urlsplit(self.path).path
+        if path.startswith("/_emulator/"):
+            return self._control(path)
+        self._body()  # drain, so keep-alive stays in sync
+        st.count(f"{self.command} {path}")
+        with st.lock:
+            mode, delay_ms = st.mode, st.delay_ms
+        if mode == "slow" and delay_ms > 0:
+            time.sleep(min(delay_ms / 1000.0, MAX_DELAY_S))
+
+        if path == "/latest/api/token":
+            if self.command != "PUT":
+                st.count("405")
+                return self._send(405, "Method Not Allowed")
+            ttl_raw = self.headers.get(TTL_HEADER)
+            try:
+                ttl = int(ttl_raw) if ttl_raw is not None else None
+            except ValueError:
+                ttl = None
+            if ttl is None or not 1 <= ttl <= 21600:
+                st.count("400")
+                return self._send(400, "Bad Request")
+            token = "AQAEA" + _rand(string.ascii_letters + string.digits + "-_", 51) + "=="
+            with st.lock:
+                st.tokens[token] = time.monotonic() + ttl
+            return self._send(200, token, extra={TTL_HEADER: str(ttl)})
+
+        if self.command not in ("GET", "HEAD"):
+            st.count("405")
+            return self._send(405, "Method Not Allowed")
+        token = self.headers.get(TOKEN_HEADER)
+        with st.lock:
+            expiry = st.tokens.get(token or "")
+            valid = expiry is not None and expiry > time.monotonic()
+        if mode == "401" or not valid:
+            st.count("401")
+            return self._send(401, "Unauthorized")
+        if not path.startswith("/latest/"):
+            st.count("404")
+            return self._send(404, "Not Found")
+        rel = path[len("/latest/"):]
+        try:
+            try:
+                ctype, body = st.resolve(rel)
+            except NotFound:
+                # Real IMDS also answers a leaf asked for with a trailing slash (botocore's region
+                # fetcher asks for placement/availability-zone/).
+                if not rel.endswith("/"):
+                    raise
+                ctype, body = st.resolve(rel.rstrip("/"))
+        except NotFound:
+            st.count("404")
+            return self._send(404, "Not Found")
+        except Exception as e:  # moto unreachable etc.: say so, loudly
+            st.count("500")
+            return self._send(500, f"imds_emulator: {type(e).__name__}: {e}")
+        return self._send(200, body, ctype)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle  # type: ignore[assignment]
+
+
+def make_server(ec2_url: str, instance_id: str, region: str, role: str = "awsha-role",
+                port: int = 0) -> tuple[ThreadingHTTPServer, EmulatorState]:
+    state = EmulatorState(ec2_url, instance_id, region, role)
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    return server, state
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ec2", required=True, help="moto's URL (direct, not the fault proxy)")
+    ap.add_argument("--instance-id", default="i-unset")
+    ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--role", default="awsha-role")
+    ap.add_argument("--port", type=int, default=0)
+    add_lifetime_args(ap)
+    args = ap.parse_args(argv)
+    if urlsplit(args.ec2).hostname not in ("127.0.0.1", "localhost"):
+        ap.error("only a loopback EC2 endpoint is allowed")
+    server, _state = make_server(args.ec2, args.instance_id, args.region, args.role, args.port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"READY {server.server_address[1]}", flush=True)
+    stop = threading.Event()
+    try:
+        serve_until_stopped(stop, args.max_seconds, not args.no_parent_watch)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

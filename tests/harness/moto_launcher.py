@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""moto EC2 server with fidelity patches, for the awsha integration tests.
+
+Owns: starting moto's ThreadedMotoServer on 127.0.0.1 and, *before* it serves, monkeypatching moto's
+EC2 backend where moto differs from EC2 in ways that awsha depends on (reference/ec2.md §10, moto
+5.2.5 pinned in tests/requirements.txt). Every patch below says what moto does, what EC2 does, and
+which awsha behaviour needs it. The patches change only moto's in-process classes, so they survive
+`POST /moto-api/reset` (which rebuilds backends, not classes).
+
+Usage:
+    python tests/harness/moto_launcher.py [--port 0] [--no-parent-watch] [--max-seconds N]
+Prints `READY <port>` on stdout (flushed) once the server accepts connections, then serves until
+SIGTERM/SIGINT, until its parent process dies (so a killed pytest never orphans it), or until
+--max-seconds pass.
+
+Patches (names are the functions below):
+  P1 assign_private_ip_addresses  AssignPrivateIpAddresses *moves* an address: it leaves every other
+     ENI of the account when AllowReassignment=true (moto ignored the flag and left the address on
+     both ENIs), fails with InvalidIPAddress.InUse without it, refuses an address outside the
+     ENI's subnet or another ENI's primary address, and an EIP associated with the moved address
+     follows it to the new ENI ("any Elastic IP address that is associated with the IP address is
+     also moved", AWS docs).
+  P2 unassign_private_ip_addresses  an EIP on an unassigned address is disassociated (EC2), instead
+     of staying associated to an address the ENI no longer has.
+  P3 associate_address  AssociateAddress honours PrivateIpAddress (moto always used the ENI's primary
+     address), fails with InvalidParameterValue "<ip> is not mapped to the interface <eni>" when the
+     ENI lacks it, reassociates when AllowReassociation=true (Resource.AlreadyAssociated otherwise,
+     as moto and pre-2014 accounts do), clears the public IP of the ENI it leaves, and displaces
+     another EIP already on the same (ENI, private IP).
+  P4 ElasticAddress.private_ip_address / filters  DescribeAddresses reports the associated private
+     IP (not always the ENI's primary), also for the `private-ip-address` filter; and the ENI
+     filter `addresses.private-ip-address` matches secondary addresses too (EC2; moto matched only
+     the primary).
+  P5 route DryRun and duplicates  ReplaceRoute / CreateRoute / DescribeRouteTables honour DryRun
+     (moto mutated anyway: dangerous for a `doctor` that probes with DryRun), and CreateRoute on an
+     existing destination with an ENI target fails with RouteAlreadyExists (moto overwrote).
+
+Known differences left unpatched (tests must not depend on them):
+  * every change is visible at once (EC2's address remap is asynchronous, ec2.md §2.1, §6);
+  * DescribeNetworkInterfaces shows an EIP only as the ENI's Association, not per secondary
+    private address; DescribeTags reports an EIP's resource type as `vpc-elastic-ip`;
+  * AllowReassociation defaults to false (modern EC2 reassociates by default; awsha always sends
+    true, and a missing flag then fails loudly here, which is what we want);
+  * the error code chosen for "address in use without AllowReassignment" is unverified;
+  * IAM denials (opt-in in moto) use AccessDenied, not UnauthorizedOperation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+import threading
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import add_lifetime_args, serve_until_stopped  # noqa: E402
+
+
+def _truthy(value: Any) -> bool:
+    # moto's EC2 responses parse parameters with the botocore model (bool), but a hand-made query
+    # string may still arrive as "true"/"false": accept both.
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() == "true"
+
+
+def apply_patches() -> None:
+    """Monkeypatch moto's EC2 backend. Idempotent; must run before the server handles requests."""
+    from moto.ec2 import exceptions as exc
+    from moto.ec2.models import elastic_ip_addresses as eip_models
+    from moto.ec2.models import elastic_network_interfaces as eni_models
+    from moto.ec2.models import route_tables as rt_models
+    from moto.ec2.responses import elastic_ip_addresses as eip_responses
+    from moto.ec2.responses import elastic_network_interfaces as eni_responses
+    from moto.ec2.responses import route_tables as rt_responses
+    from moto.ec2.utils import generate_route_id
+
+    if getattr(eni_models.NetworkInterfaceBackend, "_awsha_patched", False):
+        return
+
+    EC2ClientError = exc.EC2ClientError
+    ElasticAddress = eip_models.ElasticAddress
+    NetworkInterface = eni_models.NetworkInterface
+    NIBackend = eni_models.NetworkInterfaceBackend
+    EABackend = eip_models.ElasticAddressBackend
+
+    def eni_ips(eni: Any) -> list[str]:
+        return [item.get("PrivateIpAddress") for item in eni.private_ip_addresses]
+
+    def refresh_eni_public_ip(backend: Any, eni: Any) -> None:
+        # moto keeps one `public_ip` per ENI (shown as the ENI's Association). Keep it equal to an
+        # EIP still associated with the ENI, or None, so a departed EIP does not linger there.
+        if eni is None:
+            return
+        remaining = [a for a in backend.addresses if a.eni is not None and a.eni.id == eni.id]
+        if remaining:
+            eni.public_ip = remaining[0].public_ip
+        elif any(a.public_ip == eni.public_ip for a in backend.addresses):
+            eni.public_ip = None
+
+    # ---- P1: AssignPrivateIpAddresses moves the address (and its EIP) -------------------------
+    original_assign = NIBackend.assign_private_ip_addresses
+
+    def awsha_assign_private_ip_addresses(
+        self: Any,
+        eni_id: str,
+        private_ip_addresses: list[str] | None = None,
+        secondary_ips_count: int | None = None,
+        allow_reassignment: bool = False,
+    ) -> Any:
+        if not private_ip_addresses:
+            # SecondaryPrivateIpAddressCount: moto's own random allocation is fine for us.
+            return original_assign(self, eni_id, private_ip_addresses, secondary_ips_count)
+        eni = self.get_network_interface(eni_id)
+        subnet_net = ipaddress.ip_network(eni.subnet.cidr_block, strict=False)
+        # Validate everything first: EC2 applies a request wholly or not at all.
+        moves: list[tuple[str, Any]] = []
+        for ip in private_ip_addresses:
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                raise EC2ClientError(
+                    "InvalidParameterValue", f"Invalid value '{ip}' for PrivateIpAddress"
+                ) from None
+            if addr not in subnet_net:
+                raise EC2ClientError(
+                    "InvalidParameterValue",
+                    f"Address {ip} does not fall within the subnet's address range",
+                )
+            for other in list(self.enis.values()):
+                if other.id == eni.id or ip not in eni_ips(other):
+                    continue
+                if other.private_ip_address == ip:
+                    # A primary address can never move (EC2 refuses even with AllowReassignment).
+                    raise EC2ClientError(
+                        "InvalidIPAddress.InUse",
+                        f"Address {ip} is in use as the primary address of {other.id}.",
+                    )
+                if not allow_reassignment:
+                    # Chosen code: EC2's documented "address already in use" error. Real EC2's
+                    # exact wording for this action is unverified; what matters is that a call
+                    # without AllowReassignment=true does not move the address.
+                    raise EC2ClientError("InvalidIPAddress.InUse", f"Address {ip} is in use.")
+                moves.append((ip, other))
+        for ip, other in moves:
+            other.private_ip_addresses[:] = [
+                item for item in other.private_ip_addresses if item.get("PrivateIpAddress") != ip
+            ]
+            # The EIP rides along with the secondary address (EC2 behaviour).
+            for address in self.addresses:
+                if address.eni is not None and address.eni.id == other.id and (
+                    getattr(address, "_awsha_private_ip", None) == ip
+                ):
+                    address.eni = eni
+                    address.instance = eni.instance
+                    refresh_eni_public_ip(self, other)
+                    eni.public_ip = address.public_ip
+        assigned = eni_ips(eni)
+        eni.private_ip_addresses.extend(
+            {"Primary": False, "PrivateIpAddress": ip}
+            for ip in private_ip_addresses
+            if ip not in assigned
+        )
+        return eni
+
+    NIBackend.assign_private_ip_addresses = awsha_assign_private_ip_addresses
+
+    def assign_private_ip_addresses_response(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        eni_id = self._get_param("NetworkInterfaceId")
+        secondary_ips_count = self._get_int_param("SecondaryPrivateIpAddressCount", 0)
+        private_ip_addresses = self._get_param("PrivateIpAddresses", [])
+        allow = _truthy(self._get_param("AllowReassignment", False))
+        eni = self.ec2_backend.assign_private_ip_addresses(
+            eni_id, private_ip_addresses, secondary_ips_count, allow_reassignment=allow
+        )
+        return ActionResult(
+            {"NetworkInterfaceId": eni.id, "AssignedPrivateIpAddresses": eni.private_ip_addresses}
+        )
+
+    eni_responses.ElasticNetworkInterfaces.assign_private_ip_addresses = (
+        assign_private_ip_addresses_response
+    )
+
+    # ---- P2: UnassignPrivateIpAddresses disassociates the address's EIP -----------------------
+    original_unassign = NIBackend.unassign_private_ip_addresses
+
+    def awsha_unassign_private_ip_addresses(
+        self: Any, eni_id: str, private_ip_address: list[str] | None = None
+    ) -> Any:
+        eni = original_unassign(self, eni_id, private_ip_address)
+        for address in list(self.addresses):
+            if address.eni is not None and address.eni.id == eni.id and (
+                getattr(address, "_awsha_private_ip", None) in (private_ip_address or [])
+            ):
+                self.disassociate_address(association_id=address.association_id)
+        return eni
+
+    NIBackend.unassign_private_ip_addresses = awsha_unassign_private_ip_addresses
+
+    # ---- P3: AssociateAddress honours PrivateIpAddress and AllowReassociation ------------------
+    def awsha_associate_address(
+        self: Any,
+        instance: Any = None,
+        eni: Any = None,
+        address: str | None = None,
+        allocation_id: str | None = None,
+        reassociate: bool = False,
+        private_ip_address: str | None = None,
+    ) -> Any:
+        if address:
+            eip = self.address_by_ip([address])[0]
+        else:
+            eip = self.address_by_allocation([allocation_id])[0]
+        if eni is None and instance is not None:
+            eni = instance.nics[0]  # EC2: the instance's primary network interface
+        if eni is None:
+            raise EC2ClientError("MissingParameter", "Invalid request, expect either instance or ENI.")
+        private_ip = private_ip_address or eni.private_ip_address
+        if private_ip not in eni_ips(eni):
+            # Wording as reported from real EC2 (hashicorp/terraform#6436).
+            raise EC2ClientError(
+                "InvalidParameterValue", f"{private_ip} is not mapped to the interface {eni.id}"
+            )
+        already_here = (
+            eip.eni is not None
+            and eip.eni.id == eni.id
+            and getattr(eip, "_awsha_private_ip", eip.eni.private_ip_address) == private_ip
+        )
+        if eip.eni is not None and not already_here and not reassociate:
+            raise exc.ResourceAlreadyAssociatedError(eip.public_ip)
+        old_eni = eip.eni
+        # One EIP per private address: another EIP on the same (ENI, address) is displaced.
+        for other in self.addresses:
+            if other is not eip and other.eni is not None and other.eni.id == eni.id and (
+                getattr(other, "_awsha_private_ip", other.eni.private_ip_address) == private_ip
+            ):
+                other.eni = None
+                other.instance = None
+                other.association_id = None
+                other._awsha_private_ip = None
+        eip.eni = eni
+        eip.instance = eni.instance
+        eip._awsha_private_ip = private_ip
+        eni.public_ip = eip.public_ip
+        if old_eni is not None and old_eni.id != eni.id:
+            refresh_eni_public_ip(self, old_eni)
+        if eip.domain == "vpc":
+            eip.association_id = eip_models.random_eip_association_id()
+        return eip
+
+    EABackend.associate_address = awsha_associate_address
+
+    original_disassociate = EABackend.disassociate_address
+
+    def awsha_disassociate_address(
+        self: Any, address: str | None = None, association_id: str | None = None
+    ) -> None:
+        eips = self.address_by_ip([address]) if address else self.address_by_association(
+            [association_id]
+        )
+        old_eni = eips[0].eni
+        original_disassociate(self, address=address, association_id=association_id)
+        eips[0]._awsha_private_ip = None
+        refresh_eni_public_ip(self, old_eni)
+
+    EABackend.disassociate_address = awsha_disassociate_address
+
+    def associate_address_response(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        params = self._get_params()
+        instance = eni = None
+        if "InstanceId" in params:
+            instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
+        elif "NetworkInterfaceId" in params:
+            eni = self.ec2_backend.get_network_interface(self._get_param("NetworkInterfaceId"))
+        else:
+            self.ec2_backend.raise_error(
+                "MissingParameter", "Invalid request, expect InstanceId/NetworkId parameter."
+            )
+        reassociate = _truthy(self._get_param("AllowReassociation", False))
+        private_ip = self._get_param("PrivateIpAddress")
+        self.error_on_dryrun()
+        if "PublicIp" in params:
+            eip = self.ec2_backend.associate_address(
+                instance=instance, eni=eni, address=self._get_param("PublicIp"),
+                reassociate=reassociate, private_ip_address=private_ip,
+            )
+        elif "AllocationId" in params:
+            eip = self.ec2_backend.associate_address(
+                instance=instance, eni=eni, allocation_id=self._get_param("AllocationId"),
+                reassociate=reassociate, private_ip_address=private_ip,
+            )
+        else:
+            self.ec2_backend.raise_error(
+                "MissingParameter", "Invalid request, expect PublicIp/AllocationId parameter."
+            )
+        return ActionResult({"AssociationId": eip.association_id})
+
+    eip_responses.ElasticIPAddresses.associate_address = associate_address_response
+
+    # ---- P4: what DescribeAddresses / DescribeNetworkInterfaces report and filter --------------
+    def eip_private_ip(self: Any) -> str | None:
+        if not self.eni:
+            return None
+        chosen = getattr(self, "_awsha_private_ip", None)
+        if chosen and chosen in eni_ips(self.eni):
+            return chosen
+        return self.eni.private_ip_address
+
+    ElasticAddress.private_ip_address = property(eip_private_ip)
+
+    original_eip_filter = ElasticAddress.get_filter_value
+
+    def eip_filter(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "private-ip-address":
+            return self.private_ip_address
+        return original_eip_filter(self, filter_name, method_name)
+
+    ElasticAddress.get_filter_value = eip_filter
+
+    original_eni_filter = NetworkInterface.get_filter_value
+
+    def eni_filter(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name in ("addresses.private-ip-address", "private-ip-address"):
+            # A list: moto's generic_filter matches a list value against any filter value.
+            return eni_ips(self)
+        return original_eni_filter(self, filter_name, method_name)
+
+    NetworkInterface.get_filter_value = eni_filter
+
+    # ---- P5: routes honour DryRun; CreateRoute refuses an existing destination -----------------
+    original_create_route = rt_models.RouteBackend.create_route
+
+    def awsha_create_route(self: Any, route_table_id: str, destination_cidr_block: str | None,
+                           *args: Any, **kwargs: Any) -> Any:
+        ipv6 = kwargs.get("destination_ipv6_cidr_block") or (args[0] if args else None)
+        if not kwargs.get("local") and (destination_cidr_block or ipv6):
+            table = self.get_route_table(route_table_id)
+            route_id = generate_route_id(table.id, destination_cidr_block or ipv6, ipv6)
+            if route_id in table._routes:
+                raise exc.RouteAlreadyExistsError(destination_cidr_block or ipv6)
+        return original_create_route(self, route_table_id, destination_cidr_block, *args, **kwargs)
+
+    rt_models.RouteBackend.create_route = awsha_create_route
+
+    for name in ("create_route", "replace_route", "describe_route_tables"):
+        original = getattr(rt_responses.RouteTables, name)
+
+        def with_dryrun(self: Any, _original: Any = original) -> Any:
+            self.error_on_dryrun()
+            return _original(self)
+
+        setattr(rt_responses.RouteTables, name, with_dryrun)
+
+    NIBackend._awsha_patched = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
+    add_lifetime_args(ap)
+    args = ap.parse_args(argv)
+
+    apply_patches()
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    _host, port = server.get_host_and_port()
+    print(f"READY {port}", flush=True)
+    stop = threading.Event()
+    try:
+        serve_until_stopped(stop, args.max_seconds, not args.no_parent_watch)
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

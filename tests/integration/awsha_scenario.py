@@ -1,0 +1,513 @@
+"""Scenario and helpers for the awsha integration tests (used by conftest.py and test_*.py).
+
+Owns:
+  * clients for the harness servers' control APIs (`Proxy`, `Emulator`);
+  * `build_scenario`: the two-node VPC in moto (region us-east-1) that every test starts from;
+  * `Node`: one pretend pfSense member — its directory with config.xml (rendered from an editable
+    `ConfigSpec`), its fake ifconfig (CARP state), its run dir, its IMDS emulator — and `Node.run`,
+    which runs the real awsha binary against all of that;
+  * `Cloud`: read-back of the EC2 state from moto (where is an address, where does a route point,
+    where is the EIP, tags), straight to moto so the fault proxy's counts only show the binary.
+
+The scenario (identical package rows on both nodes; see design.md §4):
+    VPC 10.0.0.0/16; subnet wan 10.0.1.0/24, subnet lan 10.0.2.0/24 (both us-east-1a)
+    instance A: ena0 = wan ENI 10.0.1.11 (device 0), ena1 = lan ENI 10.0.2.11 (device 1)
+    instance B: ena0 = wan ENI 10.0.1.12,             ena1 = lan ENI 10.0.2.12
+    CARP wan@1 (vhid 1, uniqid 65de65ceb0447) VIP 10.0.1.10 → initially on B's wan ENI,
+         with an EIP associated to (B wan ENI, 10.0.1.10)
+    CARP lan@2 (vhid 2, uniqid 65de65ceb0448) VIP 10.0.2.10 → initially on B's lan ENI
+    route table rt1 (associated with lan): 0.0.0.0/0     → B's lan ENI
+    route table rt2 (associated with wan): 10.99.0.0/16  → B's lan ENI
+    CARP: A MASTER of vhid 1 and 2 (advskew 0), B BACKUP (advskew 100).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+from xml.sax.saxutils import escape
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HARNESS = REPO / "tests" / "harness"
+if str(HARNESS) not in sys.path:
+    sys.path.insert(0, str(HARNESS))
+
+from fake_ifconfig import Carp, FakeIfconfig, Iface, Inet, render_ifconfig  # noqa: E402
+
+REGION = "us-east-1"
+AZ = "us-east-1a"
+WAN_VIP = "10.0.1.10"
+LAN_VIP = "10.0.2.10"
+WAN_UNIQID = "65de65ceb0447"
+LAN_UNIQID = "65de65ceb0448"
+DEFAULT_ROUTE = "0.0.0.0/0"
+OTHER_ROUTE = "10.99.0.0/16"
+MISSING_RTB = "rtb-0123456789abcdef0"  # well-formed (17 hex digits) but not in moto
+RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+TAG_KEYS = ("awsha:modified", "awsha:advbase", "awsha:advskew", "awsha:instance", "awsha:vhid")
+
+# EC2 actions that only read. Everything else the proxy sees counts as mutating (design.md: exit 2
+# and --dry-run must send none, not even with DryRun=true).
+READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")
+
+
+def awsha_bin() -> Path:
+    return Path(os.environ.get("AWSHA_BIN") or REPO / "target" / "debug" / "awsha")
+
+
+def http_json(url: str, body: Any = None, method: str | None = None, timeout: float = 10) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method or ("GET" if data is None else "POST"),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+# ---- control-API clients ----------------------------------------------------------------------
+
+class Proxy:
+    """The fault proxy (tests/harness/fault_proxy.py) as seen by a test."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def rules(self, rules: list[dict[str, Any]]) -> None:
+        http_json(f"{self.url}/_proxy/rules", rules)
+
+    def reset(self) -> None:
+        http_json(f"{self.url}/_proxy/reset", {})
+
+    def set_delay(self, ms: int) -> None:
+        http_json(f"{self.url}/_proxy/config", {"delay_ms": ms})
+
+    def counts(self) -> dict[str, int]:
+        return http_json(f"{self.url}/_proxy/counts")
+
+    def log(self) -> list[dict[str, Any]]:
+        return http_json(f"{self.url}/_proxy/log")
+
+    def mutating_counts(self) -> dict[str, int]:
+        return {a: n for a, n in self.counts().items()
+                if not a.startswith(READ_ONLY_PREFIXES) and " " not in a}
+
+    def calls(self, action: str) -> list[dict[str, Any]]:
+        return [e for e in self.log() if e["action"] == action]
+
+
+class Emulator:
+    """One IMDS emulator (tests/harness/imds_emulator.py) as seen by a test."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def configure(self, instance_id: str, region: str = REGION) -> None:
+        http_json(f"{self.url}/_emulator/config", {"instance_id": instance_id, "region": region})
+
+    def reset(self) -> None:
+        http_json(f"{self.url}/_emulator/reset", {})
+
+    def faults(self, mode: str, **kw: Any) -> None:
+        http_json(f"{self.url}/_emulator/faults", {"mode": mode, **kw})
+
+    def credentials(self) -> dict[str, str]:
+        return http_json(f"{self.url}/_emulator/credentials")
+
+    def counts(self) -> dict[str, int]:
+        return http_json(f"{self.url}/_emulator/counts")
+
+
+# ---- the EC2 scenario ---------------------------------------------------------------------------
+
+@dataclass
+class Scenario:
+    vpc: str
+    subnet_wan: str
+    subnet_lan: str
+    instance: dict[str, str]                 # "A"/"B" → instance id
+    eni: dict[tuple[str, str], str]          # ("A", "wan") → eni id
+    mac: dict[tuple[str, str], str]          # ("A", "wan") → mac
+    primary: dict[tuple[str, str], str]      # ("A", "wan") → 10.0.1.11
+    rt1: str                                 # 0.0.0.0/0
+    rt2: str                                 # 10.99.0.0/16
+    allocation: str
+    public_ip: str
+
+
+def build_scenario(ec2: Any, ami: str) -> Scenario:
+    """Create the two-node VPC in a freshly reset moto (see the module docstring)."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = {
+        "wan": ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24",
+                                 AvailabilityZone=AZ)["Subnet"]["SubnetId"],
+        "lan": ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24",
+                                 AvailabilityZone=AZ)["Subnet"]["SubnetId"],
+    }
+    instance: dict[str, str] = {}
+    eni: dict[tuple[str, str], str] = {}
+    mac: dict[tuple[str, str], str] = {}
+    primary: dict[tuple[str, str], str] = {}
+    for node, host in (("A", 11), ("B", 12)):
+        inst = ec2.run_instances(
+            ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.small",
+            SubnetId=subnets["wan"], PrivateIpAddress=f"10.0.1.{host}",
+            TagSpecifications=[{"ResourceType": "instance",
+                                "Tags": [{"Key": "Name", "Value": f"pfsense-{node.lower()}"}]}],
+        )["Instances"][0]
+        instance[node] = inst["InstanceId"]
+        nic0 = inst["NetworkInterfaces"][0]
+        eni[(node, "wan")] = nic0["NetworkInterfaceId"]
+        lan = ec2.create_network_interface(
+            SubnetId=subnets["lan"], PrivateIpAddress=f"10.0.2.{host}",
+            Description=f"pfsense-{node.lower()} lan")["NetworkInterface"]
+        ec2.attach_network_interface(NetworkInterfaceId=lan["NetworkInterfaceId"],
+                                     InstanceId=inst["InstanceId"], DeviceIndex=1)
+        eni[(node, "lan")] = lan["NetworkInterfaceId"]
+        primary[(node, "wan")] = f"10.0.1.{host}"
+        primary[(node, "lan")] = f"10.0.2.{host}"
+        for side in ("wan", "lan"):
+            # A firewall forwards: source/destination check off, as on a real pfSense ENI.
+            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni[(node, side)],
+                                                   SourceDestCheck={"Value": False})
+    for e in ec2.describe_network_interfaces(NetworkInterfaceIds=list(eni.values()))[
+            "NetworkInterfaces"]:
+        key = next(k for k, v in eni.items() if v == e["NetworkInterfaceId"])
+        mac[key] = e["MacAddress"].lower()
+
+    # B holds everything at the start (B was MASTER before A took over).
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[("B", "wan")],
+                                    PrivateIpAddresses=[WAN_VIP], AllowReassignment=True)
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[("B", "lan")],
+                                    PrivateIpAddresses=[LAN_VIP], AllowReassignment=True)
+    alloc = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni[("B", "wan")],
+                          PrivateIpAddress=WAN_VIP, AllowReassociation=True)
+    rt1 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=rt1, SubnetId=subnets["lan"])
+    ec2.create_route(RouteTableId=rt1, DestinationCidrBlock=DEFAULT_ROUTE,
+                     NetworkInterfaceId=eni[("B", "lan")])
+    rt2 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=rt2, SubnetId=subnets["wan"])
+    ec2.create_route(RouteTableId=rt2, DestinationCidrBlock=OTHER_ROUTE,
+                     NetworkInterfaceId=eni[("B", "lan")])
+    return Scenario(vpc=vpc, subnet_wan=subnets["wan"], subnet_lan=subnets["lan"],
+                    instance=instance, eni=eni, mac=mac, primary=primary, rt1=rt1, rt2=rt2,
+                    allocation=alloc["AllocationId"], public_ip=alloc["PublicIp"])
+
+
+class Cloud:
+    """Read back moto's EC2 state (directly, not through the proxy)."""
+
+    def __init__(self, ec2: Any):
+        self.ec2 = ec2
+
+    def ip_holders(self, ip: str) -> list[str]:
+        """ENI ids that hold `ip` (primary or secondary)."""
+        out = []
+        for e in self.ec2.describe_network_interfaces()["NetworkInterfaces"]:
+            if any(a["PrivateIpAddress"] == ip for a in e.get("PrivateIpAddresses", [])):
+                out.append(e["NetworkInterfaceId"])
+        return sorted(out)
+
+    def route_target(self, rtb: str, cidr: str) -> str | None:
+        """The ENI a route points at; None when the route is absent or not an ENI route."""
+        table = self.ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
+        for r in table.get("Routes", []):
+            if r.get("DestinationCidrBlock") == cidr:
+                return r.get("NetworkInterfaceId")
+        return None
+
+    def eip(self, allocation: str) -> tuple[str | None, str | None]:
+        """(ENI id, private IP) the allocation is associated with."""
+        a = self.ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]
+        # moto renders "no ENI" as an empty string; normalise to None
+        return a.get("NetworkInterfaceId") or None, a.get("PrivateIpAddress") or None
+
+    def tags(self, resource: str) -> dict[str, str]:
+        res = self.ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource]}])
+        return {t["Key"]: t["Value"] for t in res["Tags"]}
+
+    def delete_route(self, rtb: str, cidr: str) -> None:
+        self.ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock=cidr)
+
+
+# ---- config.xml ---------------------------------------------------------------------------------
+
+@dataclass
+class ConfigSpec:
+    """The parts of config.xml awsha reads; tests edit the rows, then `Node.write_config()`."""
+
+    interfaces: dict[str, dict[str, str]]
+    vips: list[dict[str, str]]
+    ips: list[dict[str, str]]
+    routes: list[dict[str, str]]
+    eips: list[dict[str, str]]
+    settings: dict[str, str] = field(default_factory=lambda: {"enable": "on", "endpoint": "",
+                                                              "region": ""})
+    hostname: str = "pfsense"
+
+    def render(self) -> str:
+        def elements(d: dict[str, str], indent: str) -> str:
+            out = []
+            for k, v in d.items():
+                # pfSense writes descr/password as CDATA (xmlparse.inc is_cdata_entity)
+                if k.startswith(("descr", "password")):
+                    out.append(f"{indent}<{k}><![CDATA[{v}]]></{k}>")
+                else:
+                    out.append(f"{indent}<{k}>{escape(v)}</{k}>")
+            return "\n".join(out)
+
+        def rows(tag: str, rows: list[dict[str, str]]) -> str:
+            if not rows:
+                return ""
+            body = "\n".join(f"\t\t\t<config>\n{elements(r, chr(9) * 4)}\n\t\t\t</config>"
+                             for r in rows)
+            return f"\t\t<{tag}>\n{body}\n\t\t</{tag}>\n"
+
+        ifaces = "\n".join(f"\t\t<{key}>\n{elements(v, chr(9) * 3)}\n\t\t</{key}>"
+                           for key, v in self.interfaces.items())
+        vips = "\n".join(f"\t\t<vip>\n{elements(v, chr(9) * 3)}\n\t\t</vip>" for v in self.vips)
+        return (
+            '<?xml version="1.0"?>\n<pfsense>\n\t<version>23.3</version>\n'
+            "\t<lastchange></lastchange>\n"
+            f"\t<system>\n\t\t<hostname>{self.hostname}</hostname>\n"
+            "\t\t<domain>ha.example.internal</domain>\n\t</system>\n"
+            f"\t<interfaces>\n{ifaces}\n\t</interfaces>\n"
+            f"\t<virtualip>\n{vips}\n\t</virtualip>\n"
+            "\t<installedpackages>\n"
+            f"\t\t<awsha>\n\t\t\t<config>\n{elements(self.settings, chr(9) * 4)}\n"
+            "\t\t\t</config>\n\t\t</awsha>\n"
+            + rows("awshaips", self.ips) + rows("awsharoutes", self.routes)
+            + rows("awshaeips", self.eips)
+            + "\t</installedpackages>\n</pfsense>\n"
+        )
+
+
+def default_config(scn: Scenario, node: str) -> ConfigSpec:
+    advskew = "0" if node == "A" else "100"
+    peer_host = "12" if node == "A" else "11"
+    vip = lambda iface, vhid, subnet, uniqid, descr: {  # noqa: E731
+        "mode": "carp", "interface": iface, "vhid": vhid, "advskew": advskew, "advbase": "1",
+        "password": "s3cret&carp", "uniqid": uniqid, "descr": descr, "type": "single",
+        "subnet_bits": "32", "subnet": subnet,
+        # pfSense Plus unicast CARP (pfsense.md §2.1; optional, CE lacks them)
+        "carp_mode": "ucast", "carp_peer": f"{subnet.rsplit('.', 1)[0]}.{peer_host}",
+    }
+    return ConfigSpec(
+        hostname=f"pfsense-{node.lower()}",
+        interfaces={
+            "wan": {"enable": "", "if": "ena0", "descr": "WAN", "ipaddr": "dhcp"},
+            "lan": {"enable": "", "if": "ena1", "descr": "LAN", "ipaddr": "dhcp"},
+        },
+        vips=[vip("wan", "1", WAN_VIP, WAN_UNIQID, "WAN CARP VIP"),
+              vip("lan", "2", LAN_VIP, LAN_UNIQID, "LAN CARP VIP")],
+        ips=[{"vhid": "wan@1", "interface": "wan", "ipaddr": WAN_VIP, "xmlrpcsync": "on"},
+             {"vhid": "lan@2", "interface": "lan", "ipaddr": LAN_VIP, "xmlrpcsync": "on"}],
+        routes=[{"vhid": "wan@1", "routetable": scn.rt1, "cidr": DEFAULT_ROUTE,
+                 "interface": "lan", "xmlrpcsync": "on"},
+                {"vhid": "wan@1", "routetable": scn.rt2, "cidr": OTHER_ROUTE,
+                 "interface": "lan", "xmlrpcsync": "on"}],
+        eips=[{"vhid": "wan@1", "allocationid": scn.allocation, "interface": "wan",
+               "privateip": WAN_VIP, "xmlrpcsync": "on"}],
+    )
+
+
+# ---- running the binary -------------------------------------------------------------------------
+
+class RunResult(NamedTuple):
+    code: int
+    stdout: str
+    stderr: str
+    json: Any  # the parsed stdout when --json was given and it parsed, else None
+
+    def describe(self) -> str:
+        """Everything needed to understand a failed assertion."""
+        return (f"exit {self.code}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n"
+                f"{self.stderr[-6000:]}")
+
+
+class Timed(RunResult):
+    """RunResult plus `elapsed` (s) and `args`; still unpacks as the 4-tuple."""
+
+    elapsed: float
+    args: tuple[str, ...]
+
+
+def _finish(args: tuple[str, ...], code: int, out: str, err: str, elapsed: float) -> Timed:
+    parsed = None
+    if "--json" in args:
+        try:
+            parsed = json.loads(out)
+        except ValueError:
+            parsed = None
+    r = Timed(code, out, err, parsed)
+    r.elapsed = elapsed
+    r.args = args
+    return r
+
+
+class Running:
+    """A binary started with `Node.start`, for tests that need several at once."""
+
+    def __init__(self, proc: subprocess.Popen[str], args: tuple[str, ...], started: float):
+        self.proc, self.args, self.started = proc, args, started
+
+    def wait(self, timeout: float = 60) -> Timed:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate(timeout=10)
+            pytest.fail(f"awsha {' '.join(self.args)} still running after {timeout}s; killed\n"
+                        f"stdout:\n{out}\nstderr:\n{err[-4000:]}")
+        return _finish(self.args, self.proc.returncode, out, err, time.monotonic() - self.started)
+
+
+class Node:
+    """One pfSense member: node dir, config.xml, fake ifconfig, run dir, IMDS emulator."""
+
+    def __init__(self, name: str, directory: Path, scn: Scenario, imds: Emulator, proxy_url: str):
+        self.name = name
+        self.peer = "B" if name == "A" else "A"
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.scn = scn
+        self.imds = imds
+        self.proxy_url = proxy_url
+        self.instance_id = scn.instance[name]
+        self.config_path = self.dir / "config.xml"
+        self.run_dir = self.dir / "run"
+        self.run_dir.mkdir(exist_ok=True)
+        self.ifconfig = FakeIfconfig(self.dir / "bin")
+        self.config = default_config(scn, name)
+        self.write_config()
+        skew = 0 if name == "A" else 100
+        state = "MASTER" if name == "A" else "BACKUP"
+        # CARP state per vhid, as ifconfig shows it; edit with set_carp().
+        self.carp: dict[int, Carp] = {
+            1: Carp(1, state, 1, skew, peer=scn.primary[(self.peer, "wan")]),
+            2: Carp(2, state, 1, skew, peer=scn.primary[(self.peer, "lan")]),
+        }
+        self.render_ifconfig()
+
+    # -- node state ------------------------------------------------------------------------------
+    def eni(self, side: str) -> str:
+        return self.scn.eni[(self.name, side)]
+
+    def write_config(self) -> None:
+        self.config_path.write_text(self.config.render())
+
+    def write_raw_config(self, text: str) -> None:
+        self.config_path.write_text(text)
+
+    def render_ifconfig(self) -> None:
+        def iface(dev: str, side: str, vip: str, vhid: int, index: int, descr: str) -> Iface:
+            return Iface(dev, self.scn.mac[(self.name, side)],
+                         [Inet(self.scn.primary[(self.name, side)], 24), Inet(vip, 32, vhid)],
+                         [self.carp[vhid]] if vhid in self.carp else [], descr, index=index)
+
+        self.ifconfig.write(render_ifconfig([
+            iface("ena0", "wan", WAN_VIP, 1, 1, "WAN"),
+            iface("ena1", "lan", LAN_VIP, 2, 2, "LAN"),
+        ]))
+
+    def set_carp(self, vhid: int, state: str | None = None, advskew: int | None = None,
+                 advbase: int | None = None) -> None:
+        c = self.carp[vhid]
+        if state is not None:
+            c.state = state
+        if advskew is not None:
+            c.advskew = advskew
+        if advbase is not None:
+            c.advbase = advbase
+        self.render_ifconfig()
+
+    def marker(self, key: str = "wan_1") -> Path:
+        return self.run_dir / f"awsha.{key}.takeover"
+
+    # -- running the binary ----------------------------------------------------------------------
+    def env(self, env_extra: dict[str, str] | None = None) -> dict[str, str]:
+        # No AWS_* credentials, region or profile: credentials must come from the emulator's
+        # instance profile and the region from IMDS, as on pfSense. HOME = node dir, so no
+        # ~/.aws files of the machine are found.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AWSHA_"))}
+        env.update({
+            "AWSHA_CONFIG": str(self.config_path),
+            "AWSHA_IFCONFIG": str(self.ifconfig.path),
+            "AWSHA_RUN_DIR": str(self.run_dir),
+            "AWSHA_GRACE": "0",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds.url,
+            "AWS_ENDPOINT_URL_EC2": self.proxy_url,
+            "HOME": str(self.dir),
+            # The binary's own switch (not a design.md contract): keep test runs out of the
+            # machine's syslog. Harmless if a later build drops it.
+            "AWSHA_NO_SYSLOG": "1",
+        })
+        env.update(env_extra or {})
+        return env
+
+    def _argv(self, args: tuple[str, ...]) -> list[str]:
+        binary = awsha_bin()
+        if not (binary.is_file() and os.access(binary, os.X_OK)):
+            # Fail, never skip: a missing binary must turn the suite red.
+            pytest.fail(f"awsha binary not found or not executable at {binary}; build it "
+                        f"(cargo build) or point AWSHA_BIN at it", pytrace=False)
+        return [str(binary), *args]
+
+    def start(self, *args: str, env_extra: dict[str, str] | None = None) -> Running:
+        argv = self._argv(args)
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, env=self.env(env_extra), cwd=str(self.dir),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        return Running(proc, args, started)
+
+    def run(self, *args: str, env_extra: dict[str, str] | None = None,
+            timeout: float = 60) -> Timed:
+        """Run awsha with this node's environment; (code, stdout, stderr, json) + .elapsed."""
+        return self.start(*args, env_extra=env_extra).wait(timeout=timeout)
+
+
+# ---- assertions shared by the tests --------------------------------------------------------------
+
+ACTION_STATUSES = {"changed", "unchanged", "planned", "skipped", "deferred", "failed"}
+
+
+def check_report(r: Timed, command: str) -> dict[str, Any]:
+    """The §3.1 report shape; returns the report."""
+    rep = r.json
+    assert isinstance(rep, dict), f"stdout is not one JSON object\n{r.describe()}"
+    assert rep.get("command") == command, r.describe()
+    assert isinstance(rep.get("ok"), bool), r.describe()
+    assert rep["ok"] == (r.code == 0), f"ok must be false exactly when exit != 0\n{r.describe()}"
+    if "actions" in rep:
+        assert isinstance(rep["actions"], list), r.describe()
+        for a in rep["actions"]:
+            for key in ("vhid", "kind", "resource", "target", "status", "ms"):
+                assert key in a, f"action lacks {key!r}: {a}\n{r.describe()}"
+            assert a["kind"] in ("ip", "route", "eip"), a
+            assert a["status"] in ACTION_STATUSES, a
+            assert isinstance(a["ms"], int) and not isinstance(a["ms"], bool) and a["ms"] >= 0, a
+            if a["status"] == "failed":
+                assert isinstance(a.get("error"), str) and a["error"], a
+    return rep
+
+
+def actions_by(rep: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [a for a in rep.get("actions", []) if a["kind"] == kind]
+
+
+def parse_modified(value: str) -> datetime:
+    assert RFC3339_MS.match(value), f"awsha:modified {value!r} is not RFC 3339 UTC with ms"
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
