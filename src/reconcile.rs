@@ -429,18 +429,68 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
             "DescribeAddresses is not permitted: Elastic IPs are judged by their awsha tags alone (grant ec2:DescribeAddresses to see where they really point)",
         );
     }
-    let now = now_millis();
-    let grace = s.grace.as_millis() as Millis;
-
+    let run = Run {
+        s,
+        cfg: &cfg,
+        facts: &facts,
+        host: &host,
+        me: &me,
+        ec2: &ec2,
+        obs: &obs,
+        dry_run,
+        deadline,
+    };
     for vip in masters {
-        let vhid = cfg.vips[vip].canonical();
+        run.vhid(&mut report, vip, &actions).await;
+    }
+    let changed = report.actions.iter().filter(|a| a.status == Status::Changed).count();
+    report.text.insert(
+        0,
+        format!(
+            "reconcile on {}: {} actions checked, {changed} repaired{}",
+            me.instance,
+            actions.len(),
+            if dry_run { " (dry run: nothing changed)" } else { "" }
+        ),
+    );
+    report
+}
+
+/// Everything one reconcile run shares across its VHIDs.
+struct Run<'a> {
+    s: &'a Settings,
+    cfg: &'a PfConfig,
+    facts: &'a HostFacts,
+    host: &'a Ifconfig,
+    me: &'a node::Node,
+    ec2: &'a AwsEc2,
+    obs: &'a Observation,
+    dry_run: bool,
+    deadline: Instant,
+}
+
+/// A drifted action that §6.1 says to move back here.
+struct Repair {
+    line: usize,
+    verdict: Verdict,
+    writer: Option<Stamp>,
+}
+
+impl Run<'_> {
+    /// Judges and repairs one VHID this node is MASTER of; appends its lines to the report.
+    async fn vhid(&self, report: &mut Report, vip: usize, actions: &[&Action]) {
+        let vhid = self.cfg.vips[vip].canonical();
         let mine: Vec<&Action> = actions.iter().copied().filter(|a| a.vip == vip).collect();
-        let prio = my_priority(&cfg, &facts, vip, &me.instance);
-        let takeover = takeover_time(s, &vhid, &me.instance, &obs);
+        let prio = my_priority(self.cfg, self.facts, vip, &self.me.instance);
+        let takeover = takeover_time(self.s, &vhid, &self.me.instance, self.obs);
+        let now = now_millis();
+        let grace = self.s.grace.as_millis() as Millis;
         let mut lines: Vec<ActionReport> = Vec::new();
-        let mut repairs: Vec<(usize, Verdict, Option<Stamp>)> = Vec::new();
-        for (i, a) in mine.iter().enumerate() {
-            let eni = me
+        let mut repairs: Vec<Repair> = Vec::new();
+        let mut deferred: Vec<(usize, Stamp)> = Vec::new();
+        for a in &mine {
+            let eni = self
+                .me
                 .enis
                 .get(a.kind.interface())
                 .cloned()
@@ -454,122 +504,56 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
                     continue;
                 }
             };
-            let cmp = compare(a, &eni, &obs, &me.instance);
+            let cmp = compare(a, &eni, self.obs, &self.me.instance);
             line.extra.insert("actual".into(), json!(cmp.actual));
             match cmp.in_sync {
                 Err(e) => line = line.failed(e),
-                Ok(in_sync) => {
-                    let verdict = judge(!in_sync, cmp.writer.as_ref(), &prio, takeover, now, grace);
-                    match verdict {
-                        Verdict::InSync => {}
-                        Verdict::Recent => {
-                            line.status = Status::Skipped;
-                            line.reason = Some(format!("recent change (less than {} s old)", s.grace.as_secs()));
-                        }
-                        Verdict::Defer => line.status = Status::Deferred,
-                        Verdict::Repair | Verdict::Reclaim => {
-                            line.status = if dry_run { Status::Planned } else { Status::Changed };
-                            repairs.push((i, verdict.clone(), cmp.writer.clone()));
-                        }
+                Ok(in_sync) => match judge(!in_sync, cmp.writer.as_ref(), &prio, takeover, now, grace) {
+                    Verdict::InSync => {}
+                    Verdict::Recent => {
+                        line.status = Status::Skipped;
+                        line.reason = Some(format!("recent change (less than {} s old)", self.s.grace.as_secs()));
                     }
-                    if let (Verdict::Reclaim | Verdict::Defer, Some(w)) = (&verdict, &cmp.writer) {
-                        split_brain(
-                            &mut report,
-                            &vhid,
-                            &line.resource,
-                            w,
-                            &prio,
-                            verdict == Verdict::Reclaim,
-                            dry_run,
-                        );
+                    Verdict::Defer => {
+                        line.status = Status::Deferred;
+                        deferred.extend(cmp.writer.clone().map(|w| (lines.len(), w)));
                     }
-                }
+                    verdict => {
+                        line.status = if self.dry_run { Status::Planned } else { Status::Changed };
+                        repairs.push(Repair {
+                            line: lines.len(),
+                            verdict,
+                            writer: cmp.writer.clone(),
+                        });
+                    }
+                },
             }
             lines.push(line);
         }
 
-        if !repairs.is_empty() && !dry_run {
-            let reason = match (lock::try_lock(&s.run_dir, &vhid), host.facts()) {
-                (Ok(Some(held)), Ok(now_facts))
-                    if now_facts.state(
-                        cfg.interface(&cfg.vips[vip].interface)
-                            .map(|f| f.device.as_str())
-                            .unwrap_or(""),
-                        cfg.vips[vip].vhid,
-                    ) == CarpState::Master =>
-                {
-                    let subset: Vec<&Action> = repairs.iter().map(|(i, _, _)| mine[*i]).collect();
-                    let p = plan::plan(&subset, &me.eni_ids());
-                    let outcomes = apply::execute(&ec2, &p, subset.len(), deadline).await;
-                    for (k, (i, verdict, writer)) in repairs.iter().enumerate() {
-                        let line = &mut lines[*i];
-                        match &outcomes[k] {
-                            Some(o) => {
-                                line.ms = o.ms;
-                                match &o.result {
-                                    Ok(()) => {
-                                        if *verdict == Verdict::Repair {
-                                            let by = writer
-                                                .as_ref()
-                                                .map(|w| {
-                                                    format!(
-                                                        " (last changed by {} at {})",
-                                                        w.instance,
-                                                        format_rfc3339_millis(w.modified)
-                                                    )
-                                                })
-                                                .unwrap_or_default();
-                                            let msg = format!(
-                                                "reconcile {vhid}: {} {} pointed at {}{by}; moved back to this node",
-                                                line.kind,
-                                                line.resource,
-                                                line.extra.get("actual").and_then(|v| v.as_str()).unwrap_or("?")
-                                            );
-                                            log::warn(&msg);
-                                            report.notices.push(crate::report::Notice {
-                                                level: "warning",
-                                                message: msg,
-                                            });
-                                        }
-                                    }
-                                    Err(e) => {
-                                        *line = line.clone().failed(e.clone());
-                                    }
-                                }
-                            }
-                            None => {
-                                let why = p
-                                    .unresolved
-                                    .iter()
-                                    .find(|(u, _)| *u == k)
-                                    .map(|(_, w)| w.clone())
-                                    .unwrap_or_else(|| "not executed".into());
-                                *line = line.clone().failed(why);
-                            }
-                        }
+        if !repairs.is_empty() && !self.dry_run {
+            match self.may_repair(&vhid, vip) {
+                Ok(_lock) => self.repair(report, &vhid, &prio, &mine, &repairs, &mut lines).await,
+                Err(reason) => {
+                    for r in &repairs {
+                        lines[r.line].status = Status::Skipped;
+                        lines[r.line].reason = Some(reason.clone());
                     }
-                    let stamp = Stamp {
-                        modified: 0,
-                        advbase: prio.advbase,
-                        advskew: prio.advskew,
-                        instance: me.instance.clone(),
-                        vhid: vhid.clone(),
-                    };
-                    failover::tag_changed(&ec2, &mut report, &p, &outcomes, stamp).await;
-                    drop(held);
-                    None
-                }
-                (Ok(None), _) => Some("a failover of this VHID is running".to_string()),
-                (Err(e), _) => Some(e),
-                (Ok(Some(_)), Err(e)) => Some(format!("cannot re-read CARP state: {e:#}")),
-                (Ok(Some(_)), Ok(_)) => Some("no longer MASTER".to_string()),
-            };
-            if let Some(reason) = reason {
-                for (i, _, _) in &repairs {
-                    lines[*i].status = Status::Skipped;
-                    lines[*i].reason = Some(reason.clone());
                 }
             }
+        }
+
+        // Split brains are reported once the outcome is known: a reclaim that was skipped or
+        // failed is not a reclaim.
+        for r in &repairs {
+            if let (Verdict::Reclaim, Some(w)) = (&r.verdict, &r.writer)
+                && matches!(lines[r.line].status, Status::Changed | Status::Planned)
+            {
+                split_brain(report, &vhid, &lines[r.line].resource, w, &prio, true, self.dry_run);
+            }
+        }
+        for (i, w) in &deferred {
+            split_brain(report, &vhid, &lines[*i].resource, w, &prio, false, self.dry_run);
         }
         for line in &lines {
             if line.status == Status::Failed {
@@ -586,17 +570,87 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
         }
         report.actions.extend(lines);
     }
-    let changed = report.actions.iter().filter(|a| a.status == Status::Changed).count();
-    report.text.insert(
-        0,
-        format!(
-            "reconcile on {}: {} actions checked, {changed} repaired{}",
-            me.instance,
-            actions.len(),
-            if dry_run { " (dry run: nothing changed)" } else { "" }
-        ),
-    );
-    report
+
+    /// Repairs only under the VHID's lock (a running failover owns it) and only while still
+    /// MASTER (re-read now, not at the start of the run).
+    fn may_repair(&self, vhid: &str, vip: usize) -> Result<lock::VhidLock, String> {
+        let held = lock::try_lock(&self.s.run_dir, vhid)?.ok_or("a failover of this VHID is running")?;
+        let v = &self.cfg.vips[vip];
+        let device = self
+            .cfg
+            .interface(&v.interface)
+            .map(|f| f.device.as_str())
+            .unwrap_or("");
+        let facts = self
+            .host
+            .facts()
+            .map_err(|e| format!("cannot re-read CARP state: {e:#}"))?;
+        match facts.state(device, v.vhid) {
+            CarpState::Master => Ok(held),
+            now => Err(format!("no longer MASTER ({now})")),
+        }
+    }
+
+    async fn repair(
+        &self,
+        report: &mut Report,
+        vhid: &str,
+        prio: &Priority,
+        mine: &[&Action],
+        repairs: &[Repair],
+        lines: &mut [ActionReport],
+    ) {
+        let subset: Vec<&Action> = repairs.iter().map(|r| mine[r.line]).collect();
+        let p = plan::plan(&subset, &self.me.eni_ids());
+        let outcomes = apply::execute(self.ec2, &p, subset.len(), self.deadline).await;
+        for (k, r) in repairs.iter().enumerate() {
+            let line = &mut lines[r.line];
+            let result = match &outcomes[k] {
+                Some(o) => {
+                    line.ms = o.ms;
+                    o.result.clone()
+                }
+                None => Err(p
+                    .unresolved
+                    .iter()
+                    .find(|(u, _)| *u == k)
+                    .map(|(_, w)| w.clone())
+                    .unwrap_or_default()),
+            };
+            match result {
+                Err(e) => *line = line.clone().failed(e),
+                Ok(()) if r.verdict == Verdict::Repair => {
+                    let by = r
+                        .writer
+                        .as_ref()
+                        .map(|w| {
+                            format!(
+                                " (last changed by {} at {})",
+                                w.instance,
+                                format_rfc3339_millis(w.modified)
+                            )
+                        })
+                        .unwrap_or_default();
+                    let was = line.extra.get("actual").and_then(|v| v.as_str()).unwrap_or("?");
+                    let msg = format!(
+                        "reconcile {vhid}: {} {} pointed at {was}{by}; moved back here",
+                        line.kind, line.resource
+                    );
+                    log::warn(&msg);
+                    report.notice("warning", msg);
+                }
+                Ok(()) => {}
+            }
+        }
+        let stamp = Stamp {
+            modified: 0,
+            advbase: prio.advbase,
+            advskew: prio.advskew,
+            instance: self.me.instance.clone(),
+            vhid: vhid.to_string(),
+        };
+        failover::tag_changed(self.ec2, report, &p, &outcomes, stamp).await;
+    }
 }
 
 fn split_brain(
