@@ -1,39 +1,11 @@
-//! awsha: high availability for pfSense on AWS. When a node becomes CARP MASTER, awsha makes the
-//! VPC follow: secondary private IPs, routes and Elastic IPs move to this node's ENIs, tagged with
-//! who moved them; `reconcile` repairs drift and settles split brains every 60 s.
-//!
-//! Layout (design.md §2): `cli`/`settings` (flags → what the run needs), `config`/`vhid` (config.xml),
-//! `host` (ifconfig), `imds`, `ec2` (the edges, as traits), `plan`/`apply`/`tags` (the core), one
-//! module per command, and `report` (JSON and text).
-
-mod apply;
-mod cli;
-mod config;
-mod doctor;
-mod ec2;
-mod failover;
-mod host;
-mod imds;
-mod interfaces;
-mod lock;
-mod log;
-mod net;
-mod node;
-mod plan;
-mod reconcile;
-mod report;
-mod settings;
-mod status;
-mod tags;
-mod timefmt;
-mod util;
-mod validate;
-mod vhid;
+//! The `awsha` command: parse the command line, run one command, print its report, exit with its
+//! code. Everything else is in the library (`src/lib.rs`).
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::report::Report;
+use awsha::cli::{self, Cli, Command};
+use awsha::report::Report;
+use awsha::{doctor, failover, interfaces, log, reconcile, settings, status, validate};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
