@@ -51,6 +51,18 @@ final class WrapperTest extends ShimTestCase {
 		$this->assertCount(2, self::callsOf($calls, 'file_notice'));
 	}
 
+	public function testARepairWarningBecomesANoticeButInfoDoesNot(): void {
+		$this->scenario(array('reconcile' => array(
+		    'rc' => 0,
+		    'stdout' => file_get_contents(dirname(__DIR__) . '/fixtures/reports/reconcile-repaired.json'),
+		    'stderr' => '')));
+		[$rc, , $err, $calls] = $this->runWrapper(array('reconcile'));
+		$this->assertSame(0, $rc, $err);
+		$notices = self::callsOf($calls, 'file_notice');
+		$this->assertCount(1, $notices, 'design.md §6.1: a repair files a notice; info stays in the log');
+		$this->assertStringContainsString('rtb-05ed6e7c46531c6c3 pointed at eni-0cc33333333333333; moved back here', $notices[0][1]);
+	}
+
 	public function testWithoutLoggerTheSummaryGoesToLogError(): void {
 		$this->cannedFailover(1);
 		[$rc, , $err, $calls] = $this->runWrapper(array('failover', '1@ena0'), array('AWSHA_STUB_NO_LOGGER' => '1'));
