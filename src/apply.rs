@@ -204,6 +204,9 @@ pub(crate) mod tests {
         async fn describe_interfaces_with_ips(&self, _: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>> {
             Ok(vec![])
         }
+        async fn describe_tagged_enis(&self, _: &[String]) -> ApiResult<TagMap> {
+            Ok(TagMap::new())
+        }
     }
 
     fn sample_plan() -> (Plan, usize) {

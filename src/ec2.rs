@@ -97,6 +97,9 @@ pub trait Ec2 {
     async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap>;
     async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>>;
     async fn describe_interfaces_with_ips(&self, ips: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>>;
+    /// The awsha tags of every ENI tagged for one of `vhids` (the fallback when
+    /// DescribeNetworkInterfaces is not permitted).
+    async fn describe_tagged_enis(&self, vhids: &[String]) -> ApiResult<TagMap>;
 }
 
 /// Connection and retry settings (design.md §6): a short connect timeout, throttling and 5xx
@@ -322,8 +325,8 @@ where
 
 fn one_line(text: &str) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 300 {
-        format!("{}…", flat.chars().take(300).collect::<String>())
+    if flat.chars().count() > 2000 {
+        format!("{}…", flat.chars().take(2000).collect::<String>())
     } else {
         flat
     }
@@ -491,6 +494,34 @@ impl Ec2 for AwsEc2 {
                     .collect(),
             })
             .collect())
+    }
+
+    async fn describe_tagged_enis(&self, vhids: &[String]) -> ApiResult<TagMap> {
+        let call = self
+            .client
+            .describe_tags()
+            .filters(
+                Filter::builder()
+                    .name("resource-type")
+                    .values("network-interface")
+                    .build(),
+            )
+            .filters(Filter::builder().name("key").values(crate::tags::VHID).build())
+            .filters(Filter::builder().name("value").set_values(Some(vhids.to_vec())).build())
+            .max_results(1000)
+            .send();
+        let out = self.bounded(call).await?;
+        let mut enis: Vec<String> = out
+            .tags()
+            .iter()
+            .filter_map(|t| t.resource_id().map(str::to_string))
+            .collect();
+        enis.sort();
+        enis.dedup();
+        if enis.is_empty() {
+            return Ok(TagMap::new());
+        }
+        self.describe_tags(&enis).await
     }
 }
 

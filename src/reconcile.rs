@@ -78,6 +78,8 @@ pub struct Observation {
     pub addresses: Result<Option<HashMap<String, Address>>, String>,
     /// Who holds each drifted address (with that ENI's tags).
     pub holders: Result<HashMap<Ipv4Addr, NetworkInterface>, String>,
+    /// DescribeNetworkInterfaces was not permitted: holders were inferred from awsha tags.
+    pub holders_by_tags: bool,
 }
 
 /// One action compared with AWS.
@@ -91,7 +93,13 @@ pub struct Compared {
     pub writer: Option<Stamp>,
 }
 
-pub async fn observe<E: Ec2>(ec2: &E, actions: &[&Action], enis: &HashMap<String, Result<Eni, String>>) -> Observation {
+/// `me`: this node's instance id (to tell its own tags from the other member's).
+pub async fn observe<E: Ec2>(
+    ec2: &E,
+    actions: &[&Action],
+    enis: &HashMap<String, Result<Eni, String>>,
+    me: &str,
+) -> Observation {
     let mut tables: BTreeSet<String> = BTreeSet::new();
     let mut allocations: BTreeSet<String> = BTreeSet::new();
     let mut tagged: BTreeSet<String> = BTreeSet::new();
@@ -144,30 +152,36 @@ pub async fn observe<E: Ec2>(ec2: &E, actions: &[&Action], enis: &HashMap<String
     let (tables, tags, addresses) = tokio::join!(tables_call, tags_call, addresses_call);
 
     // Only a drifted address needs its holder found: one more call, and only then.
-    let drifted_ips: Vec<Ipv4Addr> = actions
+    let drifted: Vec<(Ipv4Addr, &str)> = actions
         .iter()
         .filter_map(|a| match &a.kind {
             ActionKind::Ip { interface, addr } => match enis.get(interface) {
-                Some(Ok(eni)) if !eni.local_ipv4s.contains(addr) => Some(*addr),
+                Some(Ok(eni)) if !eni.local_ipv4s.contains(addr) => Some((*addr, a.vhid.as_str())),
                 _ => None,
             },
             _ => None,
         })
         .collect();
-    let holders = if drifted_ips.is_empty() {
+    let mut holders_by_tags = false;
+    let holders = if drifted.is_empty() {
         Ok(HashMap::new())
     } else {
-        match ec2.describe_interfaces_with_ips(&drifted_ips).await {
+        let ips: Vec<Ipv4Addr> = drifted.iter().map(|(ip, _)| *ip).collect();
+        match ec2.describe_interfaces_with_ips(&ips).await {
             Ok(nis) => {
                 let mut map = HashMap::new();
                 for ni in nis {
                     for ip in &ni.private_ips {
-                        if drifted_ips.contains(ip) {
+                        if ips.contains(ip) {
                             map.insert(*ip, ni.clone());
                         }
                     }
                 }
                 Ok(map)
+            }
+            Err(e) if e.is_unauthorized() => {
+                holders_by_tags = true;
+                holders_from_tags(ec2, &drifted, me).await
             }
             Err(e) => Err(format!("DescribeNetworkInterfaces: {e}")),
         }
@@ -177,7 +191,44 @@ pub async fn observe<E: Ec2>(ec2: &E, actions: &[&Action], enis: &HashMap<String
         tags,
         addresses,
         holders,
+        holders_by_tags,
     }
+}
+
+/// Without DescribeNetworkInterfaces (design.md §6.1 step 1): the holder of a drifted address is
+/// taken to be the newest awsha-tagged ENI of another instance with the same `awsha:vhid`.
+async fn holders_from_tags<E: Ec2>(
+    ec2: &E,
+    drifted: &[(Ipv4Addr, &str)],
+    me: &str,
+) -> Result<HashMap<Ipv4Addr, NetworkInterface>, String> {
+    let mut vhids: Vec<String> = drifted.iter().map(|(_, v)| v.to_string()).collect();
+    vhids.sort();
+    vhids.dedup();
+    let tagged = ec2
+        .describe_tagged_enis(&vhids)
+        .await
+        .map_err(|e| format!("DescribeTags (awsha-tagged ENIs): {e}"))?;
+    let mut out = HashMap::new();
+    for (ip, vhid) in drifted {
+        let newest = tagged
+            .iter()
+            .filter_map(|(eni, tags)| Some((eni, tags, Stamp::from_tags(tags)?)))
+            .filter(|(_, _, st)| st.vhid == *vhid && st.instance != me)
+            .max_by_key(|(_, _, st)| st.modified);
+        if let Some((eni, tags, st)) = newest {
+            out.insert(
+                *ip,
+                NetworkInterface {
+                    id: eni.clone(),
+                    instance: Some(st.instance),
+                    private_ips: vec![*ip],
+                    tags: tags.clone(),
+                },
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Compares one action with what was observed. `eni`: this node's ENI for the action; `me`: this
@@ -422,7 +473,13 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
     };
     report.instance = Some(me.instance.clone());
     let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
-    let obs = observe(&ec2, &actions, &me.enis).await;
+    let obs = observe(&ec2, &actions, &me.enis, &me.instance).await;
+    if obs.holders_by_tags {
+        report.notice(
+            "info",
+            "DescribeNetworkInterfaces is not permitted: the holder of a drifted address is taken from awsha tags (grant ec2:DescribeNetworkInterfaces to see it)",
+        );
+    }
     if let Ok(None) = obs.addresses {
         report.notice(
             "info",

@@ -57,7 +57,7 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
     };
     report.instance = Some(me.instance.clone());
     let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
-    let obs = observe(&ec2, &actions, &me.enis).await;
+    let obs = observe(&ec2, &actions, &me.enis, &me.instance).await;
     report.text.push(format!(
         "awsha status on {} (reconcile {}; in sync = points here exactly when this node is MASTER)",
         me.instance,

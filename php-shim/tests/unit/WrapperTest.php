@@ -63,6 +63,18 @@ final class WrapperTest extends ShimTestCase {
 		$this->assertStringContainsString('rtb-05ed6e7c46531c6c3 pointed at eni-0cc33333333333333; moved back here', $notices[0][1]);
 	}
 
+	public function testAFailedRunWithoutFailedActionsSaysWhyInItsNotice(): void {
+		$this->scenario(array('failover' => array(
+		    'rc' => 1,
+		    'stdout' => file_get_contents(dirname(__DIR__) . '/fixtures/reports/failover-tagging-failed.json'),
+		    'stderr' => '')));
+		[$rc, , $err, $calls] = $this->runWrapper(array('failover', '1@ena0'));
+		$this->assertSame(1, $rc, $err);
+		$notices = self::callsOf($calls, 'file_notice');
+		$this->assertCount(1, $notices);
+		$this->assertStringContainsString('exited 1: failover wan@1: tagging eni-0aa11111111111111 failed: UnauthorizedOperation', $notices[0][1]);
+	}
+
 	public function testWithoutLoggerTheSummaryGoesToLogError(): void {
 		$this->cannedFailover(1);
 		[$rc, , $err, $calls] = $this->runWrapper(array('failover', '1@ena0'), array('AWSHA_STUB_NO_LOGGER' => '1'));
