@@ -160,7 +160,7 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
             checks.push(check(
                 "region",
                 Level::Fail,
-                "unknown: IMDS is unreachable and no region is configured",
+                "unknown: no region is configured and IMDS gave none",
                 "set the region in the awsha settings, or fix IMDS",
             ));
             None
@@ -248,43 +248,108 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
                 "attach an IAM instance profile with the policy in docs/install.md",
             )),
         }
-        let started = Instant::now();
-        let probe = ec2.dry_run(&DryRun::DescribeRegions).await;
-        let rtt = started.elapsed().as_millis();
-        let reachable = match &probe {
-            Err(e)
-                if matches!(
-                    e.code.as_str(),
-                    "ConnectionError" | "Timeout" | "MalformedResponse" | "RequestError"
-                ) =>
-            {
-                checks.push(check("endpoint", Level::Fail, format!("{shown}: {e} (after {rtt} ms)"), "allow HTTPS from the firewall to the EC2 endpoint (or a PrivateLink endpoint set in the awsha settings), and check DNS"));
-                false
-            }
-            _ => {
-                checks.push(check(
-                    "endpoint",
-                    Level::Ok,
-                    format!("{shown} answered in {rtt} ms"),
-                    "",
-                ));
-                true
-            }
-        };
-        if reachable {
-            checks.extend(permission_checks(&ec2, &actions, &enis, facts.as_ref(), cfg.as_ref()).await);
-            checks.extend(route_table_checks(&ec2, &actions).await);
-        } else {
+        let credentials_ok = checks
+            .last()
+            .is_some_and(|c| c.name == "credentials" && c.level != Level::Fail);
+        let endpoint_check = reach(&shown).await;
+        let reachable = endpoint_check.level == Level::Ok;
+        checks.push(endpoint_check);
+        if !reachable {
             checks.push(check(
                 "iam",
                 Level::Warn,
                 "not checked: the EC2 endpoint is unreachable",
                 "fix the endpoint first",
             ));
+        } else if !credentials_ok {
+            checks.push(check(
+                "iam",
+                Level::Warn,
+                "not checked: no credentials to sign requests with",
+                "fix the credentials first",
+            ));
+        } else {
+            // One signed round trip, bounded: an endpoint that accepts connections but never
+            // answers must not cost the operator the SDK's full retry budget.
+            let started = Instant::now();
+            let probe = tokio::time::timeout(Duration::from_secs(5), ec2.dry_run(&DryRun::DescribeRegions)).await;
+            let rtt = started.elapsed().as_millis();
+            match probe {
+                Err(_) => checks.push(check("api", Level::Fail, format!("{shown} accepted a connection but no EC2 answer came within 5 s"), "check proxies or TLS interception between the firewall and the endpoint")),
+                Ok(Err(e)) if matches!(e.code.as_str(), "ConnectionError" | "Timeout" | "MalformedResponse" | "RequestError") => {
+                    checks.push(check("api", Level::Fail, format!("{shown}: {e}"), "the endpoint is reachable but did not answer as EC2: check the URL (PrivateLink endpoint setting) and TLS"))
+                }
+                Ok(_) => {
+                    checks.push(check("api", Level::Ok, format!("EC2 answered a signed request in {rtt} ms"), ""));
+                    let (table_checks, missing) = route_table_checks(&ec2, &actions).await;
+                    checks.extend(permission_checks(&ec2, &actions, &enis, facts.as_ref(), cfg.as_ref(), &missing).await);
+                    checks.extend(table_checks);
+                }
+            }
         }
     }
 
     finish(report, checks)
+}
+
+/// Whether the endpoint's host resolves and accepts a TCP connection, and how fast: the network
+/// path, apart from credentials and permissions.
+async fn reach(url: &str) -> Check {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let default_port = if url.starts_with("http://") { 80 } else { 443 };
+    let target = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:{default_port}")
+    };
+    let started = Instant::now();
+    let hint = "allow HTTPS from the firewall to the EC2 endpoint (or set a PrivateLink endpoint in the awsha settings), and check DNS";
+    let addrs = match tokio::net::lookup_host(target.clone()).await {
+        Ok(a) => a.collect::<Vec<_>>(),
+        Err(e) => {
+            return check(
+                "endpoint",
+                Level::Fail,
+                format!("{url}: cannot resolve {target}: {e}"),
+                hint,
+            );
+        }
+    };
+    let Some(addr) = addrs.first() else {
+        return check(
+            "endpoint",
+            Level::Fail,
+            format!("{url}: {target} resolves to no address"),
+            hint,
+        );
+    };
+    match tokio::time::timeout(crate::ec2::CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => check(
+            "endpoint",
+            Level::Ok,
+            format!(
+                "{url} ({addr}) accepts connections ({} ms)",
+                started.elapsed().as_millis()
+            ),
+            "",
+        ),
+        Ok(Err(e)) => check(
+            "endpoint",
+            Level::Fail,
+            format!("{url} ({addr}): {e} (after {} ms)", started.elapsed().as_millis()),
+            hint,
+        ),
+        Err(_) => check(
+            "endpoint",
+            Level::Fail,
+            format!(
+                "{url} ({addr}): no connection within {} s",
+                crate::ec2::CONNECT_TIMEOUT.as_secs()
+            ),
+            hint,
+        ),
+    }
 }
 
 fn finish(mut report: Report, checks: Vec<Check>) -> Report {
@@ -446,6 +511,7 @@ async fn permission_checks(
     enis: &HashMap<String, Result<Eni, String>>,
     facts: Option<&HostFacts>,
     cfg: Option<&PfConfig>,
+    missing_tables: &[String],
 ) -> Vec<Check> {
     let eni_id = |a: &Action| {
         enis.get(a.kind.interface())
@@ -470,6 +536,8 @@ async fn permission_checks(
         let Some(eni) = eni_id(a) else { continue };
         let label = format!("{} row {}", a.tab.element(), a.row);
         match &a.kind {
+            // Its own `routetable` check already fails; a probe would only repeat NotFound.
+            ActionKind::Route { table, .. } if missing_tables.contains(table) => {}
             ActionKind::Route { table, cidr, .. } => {
                 routes.push((label, table.clone(), *cidr, eni));
                 resources.push(table.clone());
@@ -615,7 +683,9 @@ async fn assign_check(
 }
 
 /// Every configured route table exists and has the route's destination.
-async fn route_table_checks(ec2: &AwsEc2, actions: &[&Action]) -> Vec<Check> {
+/// Also returns the tables that do not exist, so the permission probes leave them out (a DryRun
+/// naming a missing table answers NotFound, not whether the action is allowed).
+async fn route_table_checks(ec2: &AwsEc2, actions: &[&Action]) -> (Vec<Check>, Vec<String>) {
     let wanted: Vec<(String, String, Cidr)> = actions
         .iter()
         .filter_map(|a| match &a.kind {
@@ -626,7 +696,7 @@ async fn route_table_checks(ec2: &AwsEc2, actions: &[&Action]) -> Vec<Check> {
         })
         .collect();
     if wanted.is_empty() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let mut ids: Vec<String> = wanted.iter().map(|(_, t, _)| t.clone()).collect();
     ids.sort();
@@ -634,15 +704,27 @@ async fn route_table_checks(ec2: &AwsEc2, actions: &[&Action]) -> Vec<Check> {
     let tables = match ec2.describe_route_tables(&ids).await {
         Ok(t) => t,
         Err(e) => {
-            return vec![check(
-                "route tables",
-                Level::Fail,
-                format!("DescribeRouteTables: {e}"),
-                "grant ec2:DescribeRouteTables",
-            )];
+            let hint = if e.is_unauthorized() {
+                "grant ec2:DescribeRouteTables"
+            } else {
+                "fix what EC2 names"
+            };
+            return (
+                vec![check(
+                    "route tables",
+                    Level::Fail,
+                    format!("DescribeRouteTables: {e}"),
+                    hint,
+                )],
+                Vec::new(),
+            );
         }
     };
-    wanted
+    let missing: Vec<String> = ids
+        .into_iter()
+        .filter(|id| !tables.iter().any(|t| &t.id == id))
+        .collect();
+    let checks = wanted
         .into_iter()
         .map(|(label, table, cidr)| {
             let name = format!("{label} routetable");
@@ -662,7 +744,8 @@ async fn route_table_checks(ec2: &AwsEc2, actions: &[&Action]) -> Vec<Check> {
                 ),
             }
         })
-        .collect()
+        .collect();
+    (checks, missing)
 }
 
 #[cfg(test)]

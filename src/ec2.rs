@@ -393,10 +393,17 @@ impl Ec2 for AwsEc2 {
     }
 
     async fn describe_route_tables(&self, tables: &[String]) -> ApiResult<Vec<RouteTable>> {
+        // A filter, not RouteTableIds: an unknown id is then just absent instead of failing the
+        // whole call (and with it every other table's observation).
         let call = self
             .client
             .describe_route_tables()
-            .set_route_table_ids(Some(tables.to_vec()))
+            .filters(
+                Filter::builder()
+                    .name("route-table-id")
+                    .set_values(Some(tables.to_vec()))
+                    .build(),
+            )
             .send();
         let out = self.bounded(call).await?;
         Ok(out
@@ -447,10 +454,16 @@ impl Ec2 for AwsEc2 {
     }
 
     async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>> {
+        // A filter for the same reason as in describe_route_tables.
         let call = self
             .client
             .describe_addresses()
-            .set_allocation_ids(Some(allocations.to_vec()))
+            .filters(
+                Filter::builder()
+                    .name("allocation-id")
+                    .set_values(Some(allocations.to_vec()))
+                    .build(),
+            )
             .send();
         let out = self.bounded(call).await?;
         Ok(out

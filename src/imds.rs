@@ -54,8 +54,10 @@ impl Imds for AwsImds {
                 Ok(Err(ImdsError::ErrorResponse(r))) if r.response().status().as_u16() == 404 => {
                     return Ok(None);
                 }
-                Ok(Err(ImdsError::ErrorResponse(r))) if r.response().status().as_u16() == 401 && attempt == 0 => {
-                    *self.client.lock().expect("imds client lock") = build_client();
+                Ok(Err(ImdsError::ErrorResponse(r))) if r.response().status().as_u16() == 401 => {
+                    if attempt == 0 {
+                        *self.client.lock().expect("imds client lock") = build_client();
+                    }
                 }
                 Ok(Err(e)) => return Err(format!("IMDS {path}: {}", describe(&e))),
             }

@@ -443,11 +443,22 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
     let named = named_vhids(&cfg, &v, &facts);
     report.vhids = Some(named.iter().map(|(_, n, st)| (n.clone(), st.to_string())).collect());
     invalid_rows(&mut report, &v, &cfg);
-    let masters: Vec<usize> = named
+    // design.md §4: reconcile acts only on VHIDs whose rows are all valid, as failover does; the
+    // valid rows of a VHID with an invalid one wait for the fix.
+    let (masters, blocked): (Vec<usize>, Vec<usize>) = named
         .iter()
         .filter(|(_, _, st)| *st == CarpState::Master)
         .map(|(i, _, _)| *i)
-        .collect();
+        .partition(|vip| v.invalid_for(*vip).is_empty());
+    for a in v.actions.iter().filter(|a| blocked.contains(&a.vip)) {
+        let (resource, target) = plan::describe(a, None);
+        report.actions.push(
+            ActionReport::new(&a.vhid, a.kind.name(), &resource, target, Status::Skipped).with_reason(format!(
+                "{} has invalid rows; fix them first (failover refuses it too)",
+                a.vhid
+            )),
+        );
+    }
     let actions: Vec<&Action> = v.actions.iter().filter(|a| masters.contains(&a.vip)).collect();
     if actions.is_empty() {
         report

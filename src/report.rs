@@ -219,7 +219,7 @@ impl Report {
         for line in &self.text {
             let _ = writeln!(out, "{line}");
         }
-        if let Some(vhids) = &self.vhids {
+        if let Some(vhids) = self.vhids.as_ref().filter(|_| !self.actions_in_text) {
             for (vhid, state) in vhids {
                 let _ = writeln!(out, "{vhid:<12} {state}");
             }

@@ -111,12 +111,36 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
         report.actions.push(line);
     }
     report.text.push(String::new());
-    report.text.push(format!(
-        "{:<8} {:<7} {:<5} {:<26} {:<32} {:<7} {}",
-        "VHID", "STATE", "KIND", "RESOURCE", "NOW POINTS AT", "IN SYNC", "LAST WRITER"
-    ));
-    for a in &report.actions {
-        let get = |k: &str| a.extra.get(k).cloned().unwrap_or(json!(null));
+    report.text.extend(table(&report.actions));
+    for a in report.actions.iter().filter(|a| a.status == Status::Failed) {
+        report.text.push(format!(
+            "error: {} {} {}: {}",
+            a.vhid,
+            a.kind,
+            a.resource,
+            a.error.as_deref().unwrap_or("")
+        ));
+    }
+    report.actions_in_text = true;
+    report
+}
+
+/// The human table: one row per action, columns as wide as their widest cell.
+fn table(actions: &[ActionReport]) -> Vec<String> {
+    let mut rows: Vec<[String; 7]> = vec![
+        [
+            "VHID",
+            "STATE",
+            "KIND",
+            "RESOURCE",
+            "NOW POINTS AT",
+            "IN SYNC",
+            "LAST WRITER",
+        ]
+        .map(String::from),
+    ];
+    for a in actions {
+        let get = |k: &str| a.extra.get(k).cloned().unwrap_or(serde_json::Value::Null);
         let writer = match get("last_writer") {
             serde_json::Value::Object(w) => format!(
                 "{} advskew {} at {}",
@@ -131,21 +155,30 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
             serde_json::Value::Bool(false) => "NO",
             _ => "?",
         };
-        let actual = get("actual")
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| a.error.clone().unwrap_or_default());
-        report.text.push(format!(
-            "{:<8} {:<7} {:<5} {:<26} {:<32} {:<7} {}",
-            a.vhid,
-            get("state").as_str().unwrap_or(""),
-            a.kind,
-            a.resource,
-            actual,
-            in_sync,
-            writer
-        ));
+        rows.push([
+            a.vhid.clone(),
+            get("state").as_str().unwrap_or("").to_string(),
+            a.kind.to_string(),
+            a.resource.clone(),
+            get("actual")
+                .as_str()
+                .unwrap_or(if a.status == Status::Failed {
+                    "(error below)"
+                } else {
+                    ""
+                })
+                .to_string(),
+            in_sync.to_string(),
+            writer,
+        ]);
     }
-    report.actions_in_text = true;
-    report
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let cells: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
 }

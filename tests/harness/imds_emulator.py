@@ -44,10 +44,15 @@ Control API (no token; under /_emulator/):
                           {"mode": "no_interface_id", "mac": M} macs/M/interface-id → 404
                           {"mode": "expire_tokens"}            one-off: every token issued so far
                                                                becomes invalid (mode unchanged)
+                          {"mode": "refuse_tokens"}            PUT /latest/api/token → 403, as IMDS
+                                                               answers when it is disabled (GETs
+                                                               then have no valid token: 401)
   POST /_emulator/config  {"instance_id": "i-…", "region": "…"} re-target (tests reuse emulators)
   POST /_emulator/reset   faults ok, tokens and counts cleared
   GET  /_emulator/credentials  the issued credentials (same JSON as the IMDS answer + RoleName)
   GET  /_emulator/counts  {"PUT /latest/api/token": n, "GET <path>": n, ..., "401": n, "404": n}
+  GET  /_emulator/tokens  every IMDSv2 token handed out since the last reset, expired ones included
+                          (tests grep awsha's output for them: a token must never be logged)
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ class EmulatorState:
         self.role = role
         self.lock = threading.Lock()
         self.tokens: dict[str, float] = {}  # token → expiry (monotonic)
+        self.issued: list[str] = []  # every token handed out since the last reset
         self.mode = "ok"
         self.delay_ms = 0
         self.missing_iid_mac: str | None = None
@@ -300,7 +306,7 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 if mode == "expire_tokens":
                     st.tokens.clear()
-                elif mode in ("ok", "401", "slow", "no_interface_id"):
+                elif mode in ("ok", "401", "slow", "no_interface_id", "refuse_tokens"):
                     st.mode = mode
                     st.delay_ms = int(data.get("delay_ms", 0)) if mode == "slow" else 0
                     st.missing_iid_mac = (data.get("mac") or "").lower() or None
@@ -316,12 +322,16 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "POST" and path == "/_emulator/reset":
             with st.lock:
                 st.tokens.clear()
+                st.issued = []
                 st.counts = {}
                 st.mode, st.delay_ms, st.missing_iid_mac = "ok", 0, None
             return self._send(200, json.dumps({"ok": True}), "application/json")
         if self.command == "GET" and path == "/_emulator/credentials":
             return self._send(200, json.dumps({**st.credentials, "RoleName": st.role}),
                               "application/json")
+        if self.command == "GET" and path == "/_emulator/tokens":
+            with st.lock:
+                return self._send(200, json.dumps(list(st.issued)), "application/json")
         if self.command == "GET" and path == "/_emulator/counts":
             with st.lock:
                 return self._send(200, json.dumps(st.counts), "application/json")
@@ -351,9 +361,13 @@ class Handler(BaseHTTPRequestHandler):
             if ttl is None or not 1 <= ttl <= 21600:
                 st.count("400")
                 return self._send(400, "Bad Request")
+            if mode == "refuse_tokens":
+                st.count("403")
+                return self._send(403, "Forbidden")
             token = "AQAEA" + _rand(string.ascii_letters + string.digits + "-_", 51) + "=="
             with st.lock:
                 st.tokens[token] = time.monotonic() + ttl
+                st.issued.append(token)
             return self._send(200, token, extra={TTL_HEADER: str(ttl)})
 
         if self.command not in ("GET", "HEAD"):

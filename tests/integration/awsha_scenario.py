@@ -511,3 +511,110 @@ def actions_by(rep: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 def parse_modified(value: str) -> datetime:
     assert RFC3339_MS.match(value), f"awsha:modified {value!r} is not RFC 3339 UTC with ms"
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+# ---- helpers for test_reconcile.py / test_status.py (appended) ----------------------------------
+
+def ec2_request_total(proxy: Proxy) -> int:
+    """Every EC2 query request the binary sent through the proxy (reads and writes)."""
+    return sum(n for a, n in proxy.counts().items() if " " not in a)
+
+
+def failover_ok(node: Node, vhid: str, *flags: str) -> dict[str, Any]:
+    """Run `awsha failover <vhid> --json` on `node`, require exit 0 and return the report."""
+    r = node.run("failover", vhid, "--json", *flags)
+    assert r.code == 0, r.describe()
+    return check_report(r, "failover")
+
+
+def wan1_where(cloud: Cloud, scn: Scenario) -> dict[str, Any]:
+    """Where wan@1's four resources point now: address holders, both routes, the EIP."""
+    return {"ip": cloud.ip_holders(WAN_VIP),
+            "rt1": cloud.route_target(scn.rt1, DEFAULT_ROUTE),
+            "rt2": cloud.route_target(scn.rt2, OTHER_ROUTE),
+            "eip": cloud.eip(scn.allocation)}
+
+
+def wan1_on(scn: Scenario, node: str) -> dict[str, Any]:
+    """What `wan1_where` shows when everything of wan@1 is on `node` ("A"/"B")."""
+    wan, lan = scn.eni[(node, "wan")], scn.eni[(node, "lan")]
+    return {"ip": [wan], "rt1": lan, "rt2": lan, "eip": (wan, WAN_VIP)}
+
+
+def wan1_resources(scn: Scenario, node: str) -> dict[str, str]:
+    """wan@1's taggable resources as seen from `node`: its wan ENI (the ip action), rt1, rt2, the
+    allocation — keyed like `wan1_where`."""
+    return {"ip": scn.eni[(node, "wan")], "rt1": scn.rt1, "rt2": scn.rt2, "eip": scn.allocation}
+
+
+# ---- helpers for test_faults.py / test_concurrency.py / test_hostile_config.py / test_secrets.py
+# (appended) --------------------------------------------------------------------------------------
+
+# src/ec2.rs: how often one EC2 call is tried in all (throttling, 5xx, connection errors).
+EC2_MAX_ATTEMPTS = 8
+
+
+def forwarded_mutations(proxy: Proxy) -> dict[str, int]:
+    """Mutating requests per Action that reached moto (answered by moto, not by a fault rule).
+    Requests still held by the proxy (delay, hang) are not in its log yet, so not counted."""
+    out: dict[str, int] = {}
+    for e in proxy.log():
+        a = e["action"]
+        if e["fault"] is None and e["status"] and " " not in a and not a.startswith(
+                READ_ONLY_PREFIXES):
+            out[a] = out.get(a, 0) + 1
+    return out
+
+
+def emulator_tokens(emu: Emulator) -> list[str]:
+    """Every IMDSv2 token the emulator handed out since its last reset (GET /_emulator/tokens)."""
+    return http_json(f"{emu.url}/_emulator/tokens")
+
+
+# Eight CARP VIPs for concurrency tests: (interface, vhid, address, uniqid). The first two are the
+# default scenario's wan@1 and lan@2; the other six are extra /32 VIPs on the same ENIs.
+EIGHT_VIPS = [
+    ("wan", 1, WAN_VIP, WAN_UNIQID), ("lan", 2, LAN_VIP, LAN_UNIQID),
+    ("wan", 3, "10.0.1.13", "65de65ceb0453"), ("lan", 4, "10.0.2.14", "65de65ceb0454"),
+    ("wan", 5, "10.0.1.15", "65de65ceb0455"), ("lan", 6, "10.0.2.16", "65de65ceb0456"),
+    ("wan", 7, "10.0.1.17", "65de65ceb0457"), ("lan", 8, "10.0.2.18", "65de65ceb0458"),
+]
+
+
+def eight_vhid_node(node: Node, state: str = "MASTER", ec2: Any = None) -> list[str]:
+    """Make `node` a member with the eight CARP VIPs of EIGHT_VIPS, one IP row each (wan@1 keeps
+    its two routes and its EIP), every VHID in `state` with the node's advskew. With `ec2` (boto3
+    straight to moto), the six extra addresses are first assigned to the *peer's* ENIs, so a
+    failover has something to move. Returns the canonical VHIDs. Rewrites config.xml and the fake
+    ifconfig output directly (Node.set_carp would go back to two VIPs)."""
+    scn = node.scn
+    if ec2 is not None:
+        for side in ("wan", "lan"):
+            extra = [ip for iface, vhid, ip, _ in EIGHT_VIPS[2:] if iface == side]
+            ec2.assign_private_ip_addresses(NetworkInterfaceId=scn.eni[(node.peer, side)],
+                                            PrivateIpAddresses=extra, AllowReassignment=True)
+    template = node.config.vips[0]
+    vips, ips = [], []
+    for iface, vhid, ip, uniqid in EIGHT_VIPS:
+        v = dict(template)
+        v.update({"interface": iface, "vhid": str(vhid), "subnet": ip, "uniqid": uniqid,
+                  "descr": f"{iface.upper()} CARP VIP {vhid}",
+                  "carp_peer": scn.primary[(node.peer, iface)]})
+        vips.append(v)
+        ips.append({"vhid": f"{iface}@{vhid}", "interface": iface, "ipaddr": ip,
+                    "xmlrpcsync": "on"})
+    node.config.vips = vips
+    node.config.ips = ips
+    node.write_config()
+    skew = node.carp[1].advskew
+    ifaces = []
+    for index, (dev, side, descr) in enumerate((("ena0", "wan", "WAN"), ("ena1", "lan", "LAN")),
+                                               start=1):
+        mine = [(vhid, ip) for iface, vhid, ip, _ in EIGHT_VIPS if iface == side]
+        ifaces.append(Iface(
+            dev, scn.mac[(node.name, side)],
+            [Inet(scn.primary[(node.name, side)], 24)] + [Inet(ip, 32, vhid) for vhid, ip in mine],
+            [Carp(vhid, state, 1, skew, peer=scn.primary[(node.peer, side)]) for vhid, _ in mine],
+            descr, index=index))
+    node.ifconfig.write(render_ifconfig(ifaces))
+    return [f"{iface}@{vhid}" for iface, vhid, _, _ in EIGHT_VIPS]
