@@ -157,12 +157,12 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     }
 
     let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
-    let carp = facts.carp(&device, cfg.vips[vip].vhid);
+    let prio = node::priority(&cfg, &facts, vip, &me.instance);
     let stamp_base = Stamp {
         modified: 0,
-        advbase: carp.map(|c| c.advbase).or(cfg.vips[vip].advbase).unwrap_or(1),
-        advskew: carp.map(|c| c.advskew).or(cfg.vips[vip].advskew).unwrap_or(0),
-        instance: me.instance.clone(),
+        advbase: prio.advbase,
+        advskew: prio.advskew,
+        instance: prio.instance,
         vhid: vhid.clone(),
     };
     report.text.push(format!(
@@ -249,16 +249,7 @@ pub fn fill_actions(
             }
         }
         if line.status == Status::Failed {
-            let msg = format!(
-                "{} {vhid}: {} {} {} failed: {}",
-                report.command,
-                line.kind,
-                line.resource,
-                line.target,
-                line.error.as_deref().unwrap_or("")
-            );
-            log::error(&msg);
-            report.notice("error", msg);
+            report.notice_failed(&line);
         }
         report.actions.push(line);
     }

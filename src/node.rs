@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::config::PfConfig;
 use crate::host::HostFacts;
 use crate::imds::{self, Eni, Imds};
+use crate::tags::Priority;
 use crate::util::join_all;
 
 pub struct Node {
@@ -75,4 +76,17 @@ pub async fn discover<I: Imds>(
         region: region?,
         enis: interfaces.iter().cloned().zip(enis).collect(),
     })
+}
+
+/// This node's priority for a VIP: the running values from ifconfig (maintenance mode shows
+/// advskew 254), else config.xml's.
+pub fn priority(cfg: &PfConfig, facts: &HostFacts, vip: usize, instance: &str) -> Priority {
+    let v = &cfg.vips[vip];
+    let device = cfg.interface(&v.interface).map(|f| f.device.as_str()).unwrap_or("");
+    let carp = facts.carp(device, v.vhid);
+    Priority {
+        advbase: carp.map(|c| c.advbase).or(v.advbase).unwrap_or(1),
+        advskew: carp.map(|c| c.advskew).or(v.advskew).unwrap_or(0),
+        instance: instance.to_string(),
+    }
 }

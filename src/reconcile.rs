@@ -363,19 +363,6 @@ pub fn named_vhids(cfg: &PfConfig, v: &Validated, facts: &HostFacts) -> Vec<(usi
         .collect()
 }
 
-/// This node's priority for a VIP: the running values from ifconfig (maintenance mode shows
-/// advskew 254), else config.xml's.
-pub fn my_priority(cfg: &PfConfig, facts: &HostFacts, vip: usize, instance: &str) -> Priority {
-    let v = &cfg.vips[vip];
-    let device = cfg.interface(&v.interface).map(|f| f.device.as_str()).unwrap_or("");
-    let carp = facts.carp(device, v.vhid);
-    Priority {
-        advbase: carp.map(|c| c.advbase).or(v.advbase).unwrap_or(1),
-        advskew: carp.map(|c| c.advskew).or(v.advskew).unwrap_or(0),
-        instance: instance.to_string(),
-    }
-}
-
 /// T of §6.1: the takeover marker, else the newest change this node tagged for the VHID.
 fn takeover_time(s: &Settings, vhid: &str, me: &str, obs: &Observation) -> Option<Millis> {
     lock::read_takeover(&s.run_dir, vhid).or_else(|| {
@@ -549,7 +536,7 @@ impl Run<'_> {
     async fn vhid(&self, report: &mut Report, vip: usize, actions: &[&Action]) {
         let vhid = self.cfg.vips[vip].canonical();
         let mine: Vec<&Action> = actions.iter().copied().filter(|a| a.vip == vip).collect();
-        let prio = my_priority(self.cfg, self.facts, vip, &self.me.instance);
+        let prio = node::priority(self.cfg, self.facts, vip, &self.me.instance);
         let takeover = takeover_time(self.s, &vhid, &self.me.instance, self.obs);
         let now = now_millis();
         let grace = self.s.grace.as_millis() as Millis;
@@ -623,18 +610,8 @@ impl Run<'_> {
         for (i, w) in &deferred {
             split_brain(report, &vhid, &lines[*i].resource, w, &prio, false, self.dry_run);
         }
-        for line in &lines {
-            if line.status == Status::Failed {
-                let msg = format!(
-                    "reconcile {vhid}: {} {} {} failed: {}",
-                    line.kind,
-                    line.resource,
-                    line.target,
-                    line.error.as_deref().unwrap_or("")
-                );
-                log::error(&msg);
-                report.notice("error", msg);
-            }
+        for line in lines.iter().filter(|l| l.status == Status::Failed) {
+            report.notice_failed(line);
         }
         report.actions.extend(lines);
     }

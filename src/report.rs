@@ -152,6 +152,22 @@ impl Report {
         });
     }
 
+    /// A failed action becomes an error notice and a log line (design.md: every failed API
+    /// action is a notice).
+    pub fn notice_failed(&mut self, line: &ActionReport) {
+        let msg = format!(
+            "{} {}: {} {} {} failed: {}",
+            self.command,
+            line.vhid,
+            line.kind,
+            line.resource,
+            line.target,
+            line.error.as_deref().unwrap_or("")
+        );
+        crate::log::error(&msg);
+        self.notice("error", msg);
+    }
+
     /// 0 all done; 1 an AWS action failed; 2 nothing was changed because of bad input or
     /// environment.
     pub fn exit_code(&self) -> i32 {
