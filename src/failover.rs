@@ -85,7 +85,13 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         return skipped(report, &actions, &format!("not MASTER ({state})"));
     }
 
-    let _lock = match lock::lock_until(&s.run_dir, &vhid, deadline).await {
+    // Uncontended (the usual case): no wait, so CARP cannot have moved in between.
+    let (lock, waited) = match lock::try_lock(&s.run_dir, &vhid) {
+        Ok(Some(l)) => (Ok(Some(l)), false),
+        Ok(None) => (lock::lock_until(&s.run_dir, &vhid, deadline).await, true),
+        Err(e) => (Err(e), false),
+    };
+    let _lock = match lock {
         Ok(Some(l)) => l,
         Ok(None) => {
             for a in &actions {
@@ -103,7 +109,7 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         }
         Err(e) => return Report::fail("failover", e),
     };
-    if !req.force {
+    if waited && !req.force {
         // CARP may have moved while this process waited for the lock.
         match read_state() {
             Ok((f, CarpState::Master)) => facts = f,
