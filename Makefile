@@ -46,3 +46,120 @@ fmt:
 
 clean-venv:
 	rm -rf $(VENV)
+
+# ---- pfSense release: FreeBSD 14 x86-64 binary and package tarball --------------------------------
+# Not part of `make test` (a clean cross-build takes 10 to 16 minutes on 2 cores). A release manager
+# runs `make release-check`. Every tool is pinned and installed on first use:
+#   - rustup target x86_64-unknown-freebsd (the Rust standard library for FreeBSD)
+#   - cargo-zigbuild, `cargo install --locked` into target/freebsd-tools (this checkout only)
+#   - zig from PyPI (`ziglang`) in .venv-zig: aws-lc-sys compiles C, and the Linux gcc has no
+#     FreeBSD headers; zig cross-compiles that C and links against FreeBSD's libc.
+# The FreeBSD build has its own directory, target/x86_64-unknown-freebsd/; it never touches
+# target/debug or target/release.
+FREEBSD_TARGET   := x86_64-unknown-freebsd
+FREEBSD_BIN      := target/$(FREEBSD_TARGET)/release/awsha
+ZIGBUILD_VERSION := 0.24.1
+ZIGLANG_VERSION  := 0.17.1
+ZIG_VENV         := .venv-zig
+FREEBSD_TOOLS    := target/freebsd-tools
+PACKAGE_OUT      := target/pfsense-package
+
+.PHONY: freebsd freebsd-tools package release-check
+
+$(ZIG_VENV)/.ziglang-$(ZIGLANG_VERSION):
+	rm -rf $(ZIG_VENV)
+	$(PYTHON) -m venv $(ZIG_VENV)
+	$(ZIG_VENV)/bin/pip install --quiet --disable-pip-version-check ziglang==$(ZIGLANG_VERSION)
+	touch $@
+
+$(FREEBSD_TOOLS)/.cargo-zigbuild-$(ZIGBUILD_VERSION):
+	$(CARGO) install --locked --root $(FREEBSD_TOOLS) cargo-zigbuild --version $(ZIGBUILD_VERSION)
+	touch $@
+
+freebsd-tools: $(ZIG_VENV)/.ziglang-$(ZIGLANG_VERSION) $(FREEBSD_TOOLS)/.cargo-zigbuild-$(ZIGBUILD_VERSION)
+	@rustup target list --installed | grep -qx $(FREEBSD_TARGET) || rustup target add $(FREEBSD_TARGET)
+
+# Cross-builds the release binary, fails on any warning in awsha's own code, checks with `file`
+# that it is a FreeBSD x86-64 ELF, and prints its size and the shared libraries it needs.
+freebsd: freebsd-tools
+	CARGO="$(CARGO)" FREEBSD_TARGET=$(FREEBSD_TARGET) \
+	CARGO_ZIGBUILD="$(CURDIR)/$(FREEBSD_TOOLS)/bin/cargo-zigbuild" \
+	CARGO_ZIGBUILD_ZIG_PATH="$$($(ZIG_VENV)/bin/python -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')" \
+		php-shim/build-freebsd.sh
+
+# The pfSense package tree (the FreeBSD binary at /usr/local/sbin/awsha + every pkg-plist file
+# at its path) and the port itself, with a MANIFEST (mode, sha256, size of every file), as
+# $(PACKAGE_OUT)/pfSense-pkg-awsha-<version>-freebsd-amd64.tar.gz (+ .sha256). Builds nothing:
+# run `make freebsd` first (`make release-check` does both).
+package:
+	php-shim/package.sh stage $(FREEBSD_BIN) $(PACKAGE_OUT)
+
+# What a release manager runs before publishing: build, package, then check the tarball from
+# the outside (manifest, modes, pkg-plist, the binary, versions).
+release-check: freebsd
+	$(MAKE) --no-print-directory package
+	php-shim/package.sh verify "$$(cat $(PACKAGE_OUT)/latest)" $(FREEBSD_BIN)
+
+# ---- fuzzing the parsers (not part of `make test` nor CI) ---------------------------------------
+# `make fuzz` runs each target of tests/fuzz (config.xml, ifconfig -a, VHID names, CIDRs/times)
+# one after the other for FUZZ_SECONDS in all (default 600 s, split evenly), with cargo-fuzz and
+# libFuzzer. The fuzz crate includes only the pure parser modules of src/ by path, so the AWS SDK
+# is never rebuilt with coverage instrumentation. cargo-fuzz needs nightly compiler flags: on the
+# stable toolchain RUSTC_BOOTSTRAP=1 unlocks them (set here; nothing else is built that way).
+# Sanitizer `none` by default (safe Rust; FUZZ_SANITIZER=address works too, slower). New corpus
+# entries go to tests/fuzz/corpus/<target> (ignored by git), crashes to tests/fuzz/artifacts/<target>,
+# each target's libFuzzer log to tests/fuzz/artifacts/<target>.log. Keep a crash as a regression
+# input in tests/fuzz/regressions/<target>/ (tests/integration/test_hostile_config.py replays them
+# through the binary). Details and figures: docs/reliability.md.
+FUZZ_SECONDS   ?= 600
+FUZZ_TARGETS   ?= config ifconfig vhid net_time
+FUZZ_SANITIZER ?= none
+FUZZ_MAX_LEN   ?= 16384
+FUZZ_DIR       := $(CURDIR)/tests/fuzz
+CARGO_FUZZ     := RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+
+.PHONY: fuzz fuzz-build
+
+fuzz-build:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz --version 0.13.2
+	$(CARGO_FUZZ) build --fuzz-dir $(FUZZ_DIR) -s $(FUZZ_SANITIZER) -O
+
+fuzz: fuzz-build
+	@per=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_TARGETS)) )); [ $$per -ge 1 ] || per=1; failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts; \
+	  echo "== fuzz $$t for $$per s (log: tests/fuzz/artifacts/$$t.log)"; \
+	  $(CARGO_FUZZ) run --fuzz-dir $(FUZZ_DIR) -s $(FUZZ_SANITIZER) -O $$t \
+	    $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/seeds/$$t -- \
+	    -max_total_time=$$per -timeout=10 -rss_limit_mb=2048 -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 \
+	    $$( [ -f $(FUZZ_DIR)/dicts/$$t.dict ] && echo -dict=$(FUZZ_DIR)/dicts/$$t.dict ) \
+	    > $(FUZZ_DIR)/artifacts/$$t.log 2>&1 || failed="$$failed $$t"; \
+	  grep -E '^Done|stat::number_of_executed_units|stat::new_units_added|SUMMARY|panicked' $(FUZZ_DIR)/artifacts/$$t.log; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (inputs in tests/fuzz/artifacts/)"; exit 1; fi; \
+	echo "fuzz: no crash in $(FUZZ_TARGETS)"
+
+# ---- benchmark: failover at the speed limit of the EC2 API (not part of `make test`) ------------
+# `make bench` builds the release binary (a clean build takes about 11 minutes on 2 cores), installs
+# the pinned aws CLI into .venv-bench (tests/bench-requirements.txt; the test venv stays small) and
+# runs tests/bench/bench.py against local moto + the IMDS emulators, with a fixed delay on every EC2
+# request: failover wall time and EC2 requests (1+1+1, 1+8+1, 4+40+4 actions), the same moves with
+# one `aws` CLI call after another, reconcile in sync, start + parse of a 5 MiB config.xml, peak
+# RSS, binary size — a summary table with issue 7's targets. Knobs (environment): BENCH_DELAY_MS
+# (default 50), BENCH_RUNS (timed failover runs per node and size, default 5), BENCH_CLI_RUNS
+# (default 3), BENCH_PARSE_RUNS (default 21), BENCH_UPDATE_DOC=1 (rewrite the figures block of
+# docs/performance.md). Output also in target/bench/. Takes about 10 minutes once built.
+BENCH_VENV := .venv-bench
+BENCH_BIN  := target/release/awsha
+
+$(BENCH_VENV)/.installed: tests/bench-requirements.txt
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench-requirements.txt
+	touch $@
+
+.PHONY: bench
+
+bench: venv $(BENCH_VENV)/.installed
+	$(CARGO) build --release
+	AWSHA_BIN=$(CURDIR)/$(BENCH_BIN) BENCH_AWS=$(CURDIR)/$(BENCH_VENV)/bin/aws $(PY) tests/bench/bench.py

@@ -9,8 +9,13 @@ logs them, and applies per-Action fault rules.
 
 Usage:
     python tests/harness/fault_proxy.py --upstream http://127.0.0.1:<motoport> [--port 0]
-                                        [--delay-ms N] [--no-parent-watch] [--max-seconds N]
+                                        [--delay-ms N] [--tcp-nodelay] [--no-parent-watch]
+                                        [--max-seconds N]
 Prints `READY <port>`.
+
+--tcp-nodelay (benchmarks): TCP_NODELAY on the connections to the binary. Without it an answer's
+body (written after its headers) waits for the client's delayed ACK on a reused keep-alive
+connection: about 40 ms per request on Linux, which is the harness's time, not EC2's.
 
 Control API (same port, paths under /_proxy/, never forwarded):
     POST /_proxy/rules   JSON list of rules; replaces the rule set (counters kept)
@@ -319,11 +324,19 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_GET
 
 
-def make_server(upstream: str, port: int = 0, delay_ms: int = 0) -> tuple[ThreadingHTTPServer,
-                                                                          ProxyState]:
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: with several awsha processes starting at once
+    # (tests/integration/test_concurrency.py) connections beyond it wait for a SYN retransmit
+    # (1 s), longer than awsha's IMDS connect timeout. Real IMDS and EC2 have no such limit.
+    request_queue_size = 128
+
+
+def make_server(upstream: str, port: int = 0, delay_ms: int = 0,
+                tcp_nodelay: bool = False) -> tuple[ThreadingHTTPServer, ProxyState]:
     state = ProxyState(upstream, delay_ms)
-    handler = type("BoundHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    handler = type("BoundHandler", (Handler,), {"state": state,
+                                                "disable_nagle_algorithm": tcp_nodelay})
+    server = _Server(("127.0.0.1", port), handler)
     server.daemon_threads = True
     return server, state
 
@@ -334,12 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--delay-ms", type=int, default=0,
                     help="fixed delay added to every forwarded request (benchmarks)")
+    ap.add_argument("--tcp-nodelay", action="store_true",
+                    help="TCP_NODELAY towards the client: no delayed-ACK stall (benchmarks)")
     add_lifetime_args(ap)
     args = ap.parse_args(argv)
     if urlsplit(args.upstream).hostname not in ("127.0.0.1", "localhost"):
         ap.error("only a loopback upstream is allowed")
 
-    server, state = make_server(args.upstream, args.port, args.delay_ms)
+    server, state = make_server(args.upstream, args.port, args.delay_ms, args.tcp_nodelay)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"READY {server.server_address[1]}", flush=True)
     stop = threading.Event()

@@ -16,8 +16,13 @@ shows up in `local-ipv4s` at once (real EC2 is asynchronous; tests that need the
 
 Usage:
     python tests/harness/imds_emulator.py --ec2 http://127.0.0.1:<motoport> --instance-id i-…
-        [--region us-east-1] [--port 0] [--role awsha-role] [--no-parent-watch] [--max-seconds N]
+        [--region us-east-1] [--port 0] [--role awsha-role] [--tcp-nodelay] [--no-parent-watch]
+        [--max-seconds N]
 Prints `READY <port>`.
+
+--tcp-nodelay (benchmarks): TCP_NODELAY on the connections to the binary. Without it an answer's
+body (written after its headers) waits for the client's delayed ACK on a reused keep-alive
+connection: about 40 ms per request on Linux, which is the harness's time, not IMDS's.
 
 Protocol (IMDSv2 only, as with HttpTokens=required):
   PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds: 1..21600 → a random token; the
@@ -48,11 +53,18 @@ Control API (no token; under /_emulator/):
                                                                answers when it is disabled (GETs
                                                                then have no valid token: 401)
   POST /_emulator/config  {"instance_id": "i-…", "region": "…"} re-target (tests reuse emulators)
-  POST /_emulator/reset   faults ok, tokens and counts cleared
+                          {"cache": true}  answer from a snapshot of the instance's EC2 state
+                          taken now (sending it again takes a new one), instead of asking moto on
+                          every request (~50 ms per ENI path, where real IMDS answers in well under
+                          a millisecond): for benchmarks, which re-snapshot before each timed run.
+                          {"cache": false} back to live values (the default)
+  POST /_emulator/reset   faults ok, tokens, counts and log cleared, cache off
   GET  /_emulator/credentials  the issued credentials (same JSON as the IMDS answer + RoleName)
   GET  /_emulator/counts  {"PUT /latest/api/token": n, "GET <path>": n, ..., "401": n, "404": n}
   GET  /_emulator/tokens  every IMDSv2 token handed out since the last reset, expired ones included
                           (tests grep awsha's output for them: a token must never be logged)
+  GET  /_emulator/log     every metadata request since the last reset: [{"method", "path",
+                          "status", "t" (unix time at arrival), "ms" (time to answer)}]
 """
 
 from __future__ import annotations
@@ -103,6 +115,9 @@ class EmulatorState:
         self.delay_ms = 0
         self.missing_iid_mac: str | None = None
         self.counts: dict[str, int] = {}
+        self.log: list[dict[str, Any]] = []
+        # (instance, interfaces) while {"cache": true} is on, else None (live values).
+        self.snapshot: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
         now = datetime.now(timezone.utc)
         self.credentials = {
             "Code": "Success",
@@ -135,8 +150,19 @@ class EmulatorState:
                 )
             return self._clients[region]
 
+    def take_snapshot(self) -> None:
+        """Cache the instance and its interfaces as they are in moto now ({"cache": true})."""
+        with self.lock:
+            self.snapshot = None
+        snap = (self.instance(), self.interfaces())
+        with self.lock:
+            self.snapshot = snap
+
     # -- live view of the instance in moto ---------------------------------------------------
     def instance(self) -> dict[str, Any]:
+        snap = self.snapshot
+        if snap is not None:
+            return snap[0]
         ec2 = self.client()
         try:
             res = ec2.describe_instances(InstanceIds=[self.instance_id])
@@ -149,6 +175,9 @@ class EmulatorState:
 
     def interfaces(self) -> list[dict[str, Any]]:
         """The instance's ENIs, each {mac, eni, device, ips (primary first), subnet, vpc, cidrs}."""
+        snap = self.snapshot
+        if snap is not None:
+            return snap[1]
         ec2 = self.client()
         inst = self.instance()
         enis = ec2.describe_network_interfaces(
@@ -280,6 +309,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: str, ctype: str = "text/plain",
               extra: dict[str, str] | None = None) -> None:
+        self._status = status
         data = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -318,12 +348,21 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.instance_id = data.get("instance_id", st.instance_id)
                 st.region = data.get("region", st.region)
+                if "instance_id" in data or "region" in data or data.get("cache") is False:
+                    st.snapshot = None
+            if data.get("cache") is True:
+                try:
+                    st.take_snapshot()
+                except NotFound as e:
+                    return self._send(400, json.dumps({"error": str(e)}), "application/json")
             return self._send(200, json.dumps({"ok": True}), "application/json")
         if self.command == "POST" and path == "/_emulator/reset":
             with st.lock:
                 st.tokens.clear()
                 st.issued = []
                 st.counts = {}
+                st.log = []
+                st.snapshot = None
                 st.mode, st.delay_ms, st.missing_iid_mac = "ok", 0, None
             return self._send(200, json.dumps({"ok": True}), "application/json")
         if self.command == "GET" and path == "/_emulator/credentials":
@@ -335,6 +374,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and path == "/_emulator/counts":
             with st.lock:
                 return self._send(200, json.dumps(st.counts), "application/json")
+        if self.command == "GET" and path == "/_emulator/log":
+            with st.lock:
+                return self._send(200, json.dumps(st.log), "application/json")
         return self._send(404, json.dumps({"error": "unknown control path"}), "application/json")
 
     def _handle(self) -> None:
@@ -342,6 +384,16 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path.startswith("/_emulator/"):
             return self._control(path)
+        arrived = time.time()
+        self._status = 0
+        try:
+            self._serve(st, path)
+        finally:
+            with st.lock:
+                st.log.append({"method": self.command, "path": path, "status": self._status,
+                               "t": arrived, "ms": round((time.time() - arrived) * 1000, 2)})
+
+    def _serve(self, st: EmulatorState, path: str) -> None:
         self._body()  # drain, so keep-alive stays in sync
         st.count(f"{self.command} {path}")
         with st.lock:
@@ -404,11 +456,20 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle  # type: ignore[assignment]
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: with several awsha processes starting at once
+    # (tests/integration/test_concurrency.py) connections beyond it wait for a SYN retransmit
+    # (1 s), longer than awsha's IMDS connect timeout. Real IMDS and EC2 have no such limit.
+    request_queue_size = 128
+
+
 def make_server(ec2_url: str, instance_id: str, region: str, role: str = "awsha-role",
-                port: int = 0) -> tuple[ThreadingHTTPServer, EmulatorState]:
+                port: int = 0, tcp_nodelay: bool = False) -> tuple[ThreadingHTTPServer,
+                                                                  EmulatorState]:
     state = EmulatorState(ec2_url, instance_id, region, role)
-    handler = type("BoundHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    handler = type("BoundHandler", (Handler,), {"state": state,
+                                                "disable_nagle_algorithm": tcp_nodelay})
+    server = _Server(("127.0.0.1", port), handler)
     server.daemon_threads = True
     return server, state
 
@@ -420,11 +481,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--role", default="awsha-role")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tcp-nodelay", action="store_true",
+                    help="TCP_NODELAY towards the client: no delayed-ACK stall (benchmarks)")
     add_lifetime_args(ap)
     args = ap.parse_args(argv)
     if urlsplit(args.ec2).hostname not in ("127.0.0.1", "localhost"):
         ap.error("only a loopback EC2 endpoint is allowed")
-    server, _state = make_server(args.ec2, args.instance_id, args.region, args.role, args.port)
+    server, _state = make_server(args.ec2, args.instance_id, args.region, args.role, args.port,
+                                 args.tcp_nodelay)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"READY {server.server_address[1]}", flush=True)
     stop = threading.Event()
