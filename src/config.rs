@@ -17,6 +17,8 @@ use crate::vhid;
 
 /// Real configs run to a few MB; anything this large is not a pfSense config.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;
+/// See `PfConfig::parse`: far above what CDATA text in a real config holds.
+const MAX_ATTRIBUTES: usize = 20_000;
 /// Longest value a row field may hold; far above any id, address or URL.
 const MAX_FIELD_CHARS: usize = 1024;
 
@@ -121,6 +123,10 @@ impl PfConfig {
 
     pub fn load(path: &Path) -> Result<PfConfig> {
         let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        // A device or FIFO would be read forever (or block): pfSense's config is a regular file.
+        if !meta.is_file() {
+            bail!("{}: not a regular file", path.display());
+        }
         if meta.len() > MAX_CONFIG_BYTES {
             bail!(
                 "{}: {} bytes is larger than any pfSense config (limit {MAX_CONFIG_BYTES})",
@@ -128,7 +134,17 @@ impl PfConfig {
                 meta.len()
             );
         }
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let mut bytes = Vec::new();
+        let file = std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        // Bounded even if the file grows between the size check and the read.
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1), &mut bytes)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            bail!(
+                "{}: larger than any pfSense config (limit {MAX_CONFIG_BYTES} bytes)",
+                path.display()
+            );
+        }
         let text = String::from_utf8(bytes).map_err(|e| {
             anyhow::anyhow!(
                 "{}: not UTF-8 (invalid byte at offset {})",
@@ -141,6 +157,12 @@ impl PfConfig {
 
     pub fn parse(path: &Path, text: &str) -> Result<PfConfig> {
         let shown = path.display();
+        // roxmltree checks duplicate attributes quadratically (RazrFalcon/roxmltree#153); pfSense
+        // writes no attributes at all, so a file full of them is refused before parsing.
+        let attributes = text.matches("=\"").count() + text.matches("='").count();
+        if attributes > MAX_ATTRIBUTES {
+            bail!("{shown}: {attributes} attribute-like `=\"` sequences; pfSense writes none (limit {MAX_ATTRIBUTES})");
+        }
         let doc = roxmltree::Document::parse_with_options(
             text,
             roxmltree::ParsingOptions {
@@ -273,12 +295,19 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Control characters in the message (a newline pasted into a field) become `?`: every
+    /// problem is one line.
     fn new(section: Section, row: usize, field: &'static str, message: impl Into<String>) -> Problem {
+        let message = message
+            .into()
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         Problem {
             section,
             row,
             field,
-            message: message.into(),
+            message,
         }
     }
 }
@@ -515,33 +544,37 @@ pub fn validate(cfg: &PfConfig) -> Validated {
             })
         })
         .collect();
-    let mut conflicts: Vec<(usize, Problem)> = Vec::new();
-    for i in 0..checked.len() {
-        let (Some(a), Some((what, field))) = (&checked[i].0, &claims[i]) else {
-            continue;
-        };
-        for j in 0..checked.len() {
-            let (Some(b), Some((other, _))) = (&checked[j].0, &claims[j]) else {
-                continue;
-            };
-            if i != j && what == other && a.vhid != b.vhid {
-                conflicts.push((
-                    i,
-                    Problem::new(
-                        Section::Tab(a.tab),
-                        a.row,
-                        field,
-                        format!(
-                            "{what} is also claimed by {} ({} row {})",
-                            b.vhid,
-                            b.tab.element(),
-                            b.row
-                        ),
-                    ),
-                ));
-            }
+    // Grouped by claim, so thousands of rows stay linear; each row names one other claimant.
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, claim) in claims.iter().enumerate() {
+        if let Some((what, _)) = claim {
+            groups.entry(what.as_str()).or_default().push(i);
         }
     }
+    let mut conflicts: Vec<(usize, Problem)> = Vec::new();
+    let action = |i: usize| checked[i].0.as_ref().expect("claims come from actions");
+    for rows in groups.values() {
+        let first = rows[0];
+        let Some(second) = rows.iter().copied().find(|j| action(*j).vhid != action(first).vhid) else {
+            continue;
+        };
+        for &i in rows {
+            let (a, (what, field)) = (action(i), claims[i].as_ref().expect("grouped"));
+            let b = if a.vhid != action(first).vhid {
+                action(first)
+            } else {
+                action(second)
+            };
+            let msg = format!(
+                "{what} is also claimed by {} ({} row {})",
+                b.vhid,
+                b.tab.element(),
+                b.row
+            );
+            conflicts.push((i, Problem::new(Section::Tab(a.tab), a.row, field, msg)));
+        }
+    }
+    conflicts.sort_by_key(|(i, _)| *i);
     for (i, p) in conflicts {
         checked[i].0 = None;
         checked[i].1.problems.push(p);

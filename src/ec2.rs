@@ -108,16 +108,20 @@ pub struct AwsEc2 {
     client: aws_sdk_ec2::Client,
     sdk: aws_config::SdkConfig,
     deadline: Instant,
+    /// Tries per call in all (the first and the retries).
+    max_attempts: u32,
 }
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Tries per call in all, by default (the first and the retries).
+const MAX_ATTEMPTS: u32 = 8;
 
 impl AwsEc2 {
     /// `endpoint`: a PrivateLink or test endpoint; `None` lets the SDK use the regional one (or
     /// `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`, which it reads itself).
     pub async fn connect(region: &str, endpoint: Option<&str>, deadline: Instant) -> AwsEc2 {
-        AwsEc2::connect_with(region, endpoint, deadline, 8).await
+        AwsEc2::connect_with(region, endpoint, deadline, MAX_ATTEMPTS).await
     }
 
     /// `attempts`: how often a throttled, 5xx or unreachable call is tried in all.
@@ -127,10 +131,8 @@ impl AwsEc2 {
             .connect_timeout(CONNECT_TIMEOUT)
             .operation_attempt_timeout(ATTEMPT_TIMEOUT.min(remaining.max(Duration::from_millis(1))))
             .build();
-        let retries = RetryConfig::standard()
-            .with_max_attempts(attempts)
-            .with_initial_backoff(Duration::from_millis(100))
-            .with_max_backoff(Duration::from_secs(2));
+        // Retries are awsha's own (`bounded`): it keeps the last error and knows the deadline.
+        let retries = RetryConfig::standard().with_max_attempts(1);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_string()))
             .timeout_config(timeouts)
@@ -143,21 +145,97 @@ impl AwsEc2 {
             client: aws_sdk_ec2::Client::new(&sdk),
             sdk,
             deadline,
+            max_attempts: attempts.max(1),
         }
     }
 
-    /// Runs one SDK call, giving up at the run's deadline whatever the SDK is doing.
-    async fn bounded<T, E, F>(&self, call: F) -> ApiResult<T>
+    /// Runs one EC2 call: retried on throttling, 5xx and transient connection errors with
+    /// exponential backoff and jitter (awsha's loop, not the SDK's, so the error reported is the
+    /// last one EC2 gave), and abandoned at the run's deadline whatever is in flight.
+    async fn bounded<T, E, F, Fut>(&self, call: F) -> ApiResult<T>
     where
-        F: std::future::Future<Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>>,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        match tokio::time::timeout_at(self.deadline, call).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(api_error(e)),
-            Err(_) => Err(ApiError::new("Timeout", "no answer before the run's deadline")),
+        let mut last: Option<ApiError> = None;
+        for attempt in 1..=self.max_attempts {
+            let err = match tokio::time::timeout_at(self.deadline, call()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => {
+                    let retry = is_retryable(&e);
+                    let err = api_error(e);
+                    if !retry {
+                        return Err(err);
+                    }
+                    err
+                }
+                Err(_) => {
+                    let mut message = "no answer before the run's deadline".to_string();
+                    if let Some(prev) = &last {
+                        message.push_str(&format!(" (attempt {attempt}; before it: {prev})"));
+                    }
+                    return Err(ApiError::new("Timeout", message));
+                }
+            };
+            let pause = backoff(attempt);
+            if attempt == self.max_attempts || Instant::now() + pause >= self.deadline {
+                let why = if attempt == self.max_attempts {
+                    "attempts"
+                } else {
+                    "attempts before the deadline"
+                };
+                return Err(ApiError::new(
+                    &err.code,
+                    format!("{} (after {attempt} {why})", err.message),
+                ));
+            }
+            last = Some(err);
+            tokio::time::sleep(pause).await;
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// The same client with an earlier deadline: failover keeps time back for tagging.
+    pub fn until(&self, deadline: Instant) -> AwsEc2 {
+        AwsEc2 {
+            client: self.client.clone(),
+            sdk: self.sdk.clone(),
+            deadline,
+            max_attempts: self.max_attempts,
         }
     }
+}
+
+/// Throttling codes EC2 answers with (the SDK's list, for the EC2 ones).
+const THROTTLING: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "EC2ThrottledException",
+    "PriorRequestNotComplete",
+    "SlowDown",
+];
+
+fn is_retryable<E: ProvideErrorMetadata>(err: &SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> bool {
+    match err {
+        SdkError::ServiceError(se) => {
+            se.raw().status().as_u16() >= 500 || se.err().code().is_some_and(|c| THROTTLING.contains(&c))
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    }
+}
+
+/// Exponential backoff from 100 ms, capped at 2 s, with jitter (a random half to full pause).
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let full = Duration::from_millis(100)
+        .saturating_mul(1 << attempt.min(5).saturating_sub(1))
+        .min(Duration::from_secs(2));
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    full / 2 + full.mul_f64((random % 1000) as f64 / 2000.0)
 }
 
 /// A permission check with EC2's `DryRun` (design.md §6: doctor's job, never failover's).
@@ -211,67 +289,67 @@ impl AwsEc2 {
         let c = &self.client;
         let result = match call {
             DryRun::DescribeRegions => self
-                .bounded(c.describe_regions().dry_run(true).send())
+                .bounded(|| c.describe_regions().dry_run(true).send())
                 .await
                 .map(|_| ()),
             DryRun::DescribeRouteTables => self
-                .bounded(c.describe_route_tables().dry_run(true).max_results(5).send())
+                .bounded(|| c.describe_route_tables().dry_run(true).max_results(5).send())
                 .await
                 .map(|_| ()),
             DryRun::DescribeTags => self
-                .bounded(c.describe_tags().dry_run(true).max_results(5).send())
+                .bounded(|| c.describe_tags().dry_run(true).max_results(5).send())
                 .await
                 .map(|_| ()),
             DryRun::DescribeAddresses => self
-                .bounded(c.describe_addresses().dry_run(true).send())
+                .bounded(|| c.describe_addresses().dry_run(true).send())
                 .await
                 .map(|_| ()),
             DryRun::DescribeNetworkInterfaces => self
-                .bounded(c.describe_network_interfaces().dry_run(true).max_results(5).send())
+                .bounded(|| c.describe_network_interfaces().dry_run(true).max_results(5).send())
                 .await
                 .map(|_| ()),
             DryRun::ReplaceRoute { table, cidr, eni } => self
-                .bounded(
+                .bounded(|| {
                     c.replace_route()
                         .dry_run(true)
                         .route_table_id(*table)
                         .destination_cidr_block(cidr.to_string())
                         .network_interface_id(*eni)
-                        .send(),
-                )
+                        .send()
+                })
                 .await
                 .map(|_| ()),
             DryRun::CreateRoute { table, cidr, eni } => self
-                .bounded(
+                .bounded(|| {
                     c.create_route()
                         .dry_run(true)
                         .route_table_id(*table)
                         .destination_cidr_block(cidr.to_string())
                         .network_interface_id(*eni)
-                        .send(),
-                )
+                        .send()
+                })
                 .await
                 .map(|_| ()),
             DryRun::AssociateAddress { allocation, eni, ip } => self
-                .bounded(
+                .bounded(|| {
                     c.associate_address()
                         .dry_run(true)
                         .allocation_id(*allocation)
                         .network_interface_id(*eni)
                         .private_ip_address(ip.to_string())
                         .allow_reassociation(true)
-                        .send(),
-                )
+                        .send()
+                })
                 .await
                 .map(|_| ()),
             DryRun::CreateTags { resources } => self
-                .bounded(
+                .bounded(|| {
                     c.create_tags()
                         .dry_run(true)
                         .set_resources(Some(resources.to_vec()))
                         .tags(Tag::builder().key(crate::tags::VHID).value("doctor").build())
-                        .send(),
-                )
+                        .send()
+                })
                 .await
                 .map(|_| ()),
         };
@@ -303,13 +381,19 @@ where
 {
     match &err {
         SdkError::ServiceError(se) => {
-            let e = se.err();
-            ApiError::new(
-                e.code().unwrap_or("Unknown"),
-                e.message()
-                    .map(one_line)
-                    .unwrap_or_else(|| format!("HTTP {}", se.raw().status().as_u16())),
-            )
+            let (e, status) = (se.err(), se.raw().status().as_u16());
+            match e.code() {
+                Some(code) => ApiError::new(
+                    code,
+                    e.message().map(one_line).unwrap_or_else(|| format!("HTTP {status}")),
+                ),
+                // An answer the SDK could not read as EC2's (a proxy's page, a truncated body).
+                None if (200..300).contains(&status) => ApiError::new(
+                    "MalformedResponse",
+                    format!("HTTP {status} with a body that is not an EC2 answer"),
+                ),
+                None => ApiError::new("Unknown", format!("HTTP {status} without an EC2 error code")),
+            }
         }
         SdkError::TimeoutError(_) => ApiError::new("Timeout", "the request timed out"),
         SdkError::DispatchFailure(d) if d.is_timeout() => ApiError::new("Timeout", "the connection timed out"),
@@ -334,77 +418,83 @@ fn one_line(text: &str) -> String {
 
 impl Ec2 for AwsEc2 {
     async fn assign_private_ips(&self, eni: &str, ips: &[Ipv4Addr]) -> ApiResult<()> {
-        let call = self
-            .client
-            .assign_private_ip_addresses()
-            .network_interface_id(eni)
-            .set_private_ip_addresses(Some(ips.iter().map(|ip| ip.to_string()).collect()))
-            .allow_reassignment(true)
-            .send();
+        let call = || {
+            self.client
+                .assign_private_ip_addresses()
+                .network_interface_id(eni)
+                .set_private_ip_addresses(Some(ips.iter().map(|ip| ip.to_string()).collect()))
+                .allow_reassignment(true)
+                .send()
+        };
         self.bounded(call).await.map(|_| ())
     }
 
     async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
-        let call = self
-            .client
-            .replace_route()
-            .route_table_id(table)
-            .destination_cidr_block(cidr.to_string())
-            .network_interface_id(eni)
-            .send();
+        let call = || {
+            self.client
+                .replace_route()
+                .route_table_id(table)
+                .destination_cidr_block(cidr.to_string())
+                .network_interface_id(eni)
+                .send()
+        };
         self.bounded(call).await.map(|_| ())
     }
 
     async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
-        let call = self
-            .client
-            .create_route()
-            .route_table_id(table)
-            .destination_cidr_block(cidr.to_string())
-            .network_interface_id(eni)
-            .send();
+        let call = || {
+            self.client
+                .create_route()
+                .route_table_id(table)
+                .destination_cidr_block(cidr.to_string())
+                .network_interface_id(eni)
+                .send()
+        };
         self.bounded(call).await.map(|_| ())
     }
 
     async fn associate_address(&self, allocation: &str, eni: &str, ip: Ipv4Addr) -> ApiResult<()> {
-        let call = self
-            .client
-            .associate_address()
-            .allocation_id(allocation)
-            .network_interface_id(eni)
-            .private_ip_address(ip.to_string())
-            .allow_reassociation(true)
-            .send();
+        let call = || {
+            self.client
+                .associate_address()
+                .allocation_id(allocation)
+                .network_interface_id(eni)
+                .private_ip_address(ip.to_string())
+                .allow_reassociation(true)
+                .send()
+        };
         self.bounded(call).await.map(|_| ())
     }
 
     async fn create_tags(&self, resources: &[String], tags: &[(&'static str, String)]) -> ApiResult<()> {
-        let call = self
-            .client
-            .create_tags()
-            .set_resources(Some(resources.to_vec()))
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(k, v)| Tag::builder().key(*k).value(v).build())
-                    .collect(),
-            ))
-            .send();
+        let call = || {
+            self.client
+                .create_tags()
+                .set_resources(Some(resources.to_vec()))
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| Tag::builder().key(*k).value(v).build())
+                        .collect(),
+                ))
+                .send()
+        };
         self.bounded(call).await.map(|_| ())
     }
 
     async fn describe_route_tables(&self, tables: &[String]) -> ApiResult<Vec<RouteTable>> {
         // A filter, not RouteTableIds: an unknown id is then just absent instead of failing the
         // whole call (and with it every other table's observation).
-        let call = self
-            .client
-            .describe_route_tables()
-            .filters(
-                Filter::builder()
-                    .name("route-table-id")
-                    .set_values(Some(tables.to_vec()))
-                    .build(),
-            )
-            .send();
+        let call = || {
+            self.client
+                .describe_route_tables()
+                .filters(
+                    Filter::builder()
+                        .name("route-table-id")
+                        .set_values(Some(tables.to_vec()))
+                        .build(),
+                )
+                .send()
+        };
         let out = self.bounded(call).await?;
         Ok(out
             .route_tables()
@@ -424,23 +514,24 @@ impl Ec2 for AwsEc2 {
     }
 
     async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap> {
-        let call = self
-            .client
-            .describe_tags()
-            .filters(
-                Filter::builder()
-                    .name("resource-id")
-                    .set_values(Some(resources.to_vec()))
-                    .build(),
-            )
-            .filters(
-                Filter::builder()
-                    .name("key")
-                    .set_values(Some(crate::tags::ALL_KEYS.map(String::from).to_vec()))
-                    .build(),
-            )
-            .max_results(1000)
-            .send();
+        let call = || {
+            self.client
+                .describe_tags()
+                .filters(
+                    Filter::builder()
+                        .name("resource-id")
+                        .set_values(Some(resources.to_vec()))
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name("key")
+                        .set_values(Some(crate::tags::ALL_KEYS.map(String::from).to_vec()))
+                        .build(),
+                )
+                .max_results(1000)
+                .send()
+        };
         let out = self.bounded(call).await?;
         let mut map = TagMap::new();
         for t in out.tags() {
@@ -455,16 +546,17 @@ impl Ec2 for AwsEc2 {
 
     async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>> {
         // A filter for the same reason as in describe_route_tables.
-        let call = self
-            .client
-            .describe_addresses()
-            .filters(
-                Filter::builder()
-                    .name("allocation-id")
-                    .set_values(Some(allocations.to_vec()))
-                    .build(),
-            )
-            .send();
+        let call = || {
+            self.client
+                .describe_addresses()
+                .filters(
+                    Filter::builder()
+                        .name("allocation-id")
+                        .set_values(Some(allocations.to_vec()))
+                        .build(),
+                )
+                .send()
+        };
         let out = self.bounded(call).await?;
         Ok(out
             .addresses()
@@ -478,16 +570,17 @@ impl Ec2 for AwsEc2 {
     }
 
     async fn describe_interfaces_with_ips(&self, ips: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>> {
-        let call = self
-            .client
-            .describe_network_interfaces()
-            .filters(
-                Filter::builder()
-                    .name("addresses.private-ip-address")
-                    .set_values(Some(ips.iter().map(|i| i.to_string()).collect()))
-                    .build(),
-            )
-            .send();
+        let call = || {
+            self.client
+                .describe_network_interfaces()
+                .filters(
+                    Filter::builder()
+                        .name("addresses.private-ip-address")
+                        .set_values(Some(ips.iter().map(|i| i.to_string()).collect()))
+                        .build(),
+                )
+                .send()
+        };
         let out = self.bounded(call).await?;
         Ok(out
             .network_interfaces()
@@ -510,19 +603,20 @@ impl Ec2 for AwsEc2 {
     }
 
     async fn describe_tagged_enis(&self, vhids: &[String]) -> ApiResult<TagMap> {
-        let call = self
-            .client
-            .describe_tags()
-            .filters(
-                Filter::builder()
-                    .name("resource-type")
-                    .values("network-interface")
-                    .build(),
-            )
-            .filters(Filter::builder().name("key").values(crate::tags::VHID).build())
-            .filters(Filter::builder().name("value").set_values(Some(vhids.to_vec())).build())
-            .max_results(1000)
-            .send();
+        let call = || {
+            self.client
+                .describe_tags()
+                .filters(
+                    Filter::builder()
+                        .name("resource-type")
+                        .values("network-interface")
+                        .build(),
+                )
+                .filters(Filter::builder().name("key").values(crate::tags::VHID).build())
+                .filters(Filter::builder().name("value").set_values(Some(vhids.to_vec())).build())
+                .max_results(1000)
+                .send()
+        };
         let out = self.bounded(call).await?;
         let mut enis: Vec<String> = out
             .tags()

@@ -181,7 +181,10 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         report.notice("warning", e);
     }
     let started = Instant::now();
-    let outcomes = apply::execute(&ec2, &plan, actions.len(), deadline).await;
+    // The moves stop a little before the deadline so that what did move still gets tagged: an
+    // untagged change looks to the other node's reconcile like a change by nobody.
+    let moves_until = tag_reserve(started, deadline);
+    let outcomes = apply::execute(&ec2.until(moves_until), &plan, actions.len(), moves_until).await;
     fill_actions(
         &mut report,
         &vhid,
@@ -199,6 +202,13 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         started.elapsed().as_millis()
     ));
     report
+}
+
+/// When the moves must stop so CreateTags still fits before `deadline`: a quarter of what is left,
+/// at most 2 s (two round trips to a slow endpoint).
+pub fn tag_reserve(now: Instant, deadline: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(now);
+    deadline - (left / 4).min(std::time::Duration::from_secs(2))
 }
 
 /// The interface keys the actions need ENIs for, in first-use order.

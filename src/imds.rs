@@ -69,6 +69,9 @@ impl Imds for AwsImds {
 }
 
 fn describe(e: &ImdsError) -> String {
+    if timed_out(e) {
+        return "the metadata service did not answer in time".into();
+    }
     match e {
         ImdsError::ErrorResponse(r) => format!("HTTP {}", r.response().status().as_u16()),
         ImdsError::FailedToLoadToken(t) if t.is_dispatch_failure() => {
@@ -78,6 +81,19 @@ fn describe(e: &ImdsError) -> String {
         ImdsError::IoError(_) => "cannot reach the metadata service".into(),
         _ => "unexpected answer from the metadata service".into(),
     }
+}
+
+/// Whether any error in the chain is a timeout (the SDK nests it a few levels deep).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        let text = err.to_string().to_ascii_lowercase();
+        if text.contains("timed out") || text.contains("timeout") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 /// One ENI of this instance, as IMDS describes it.

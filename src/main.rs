@@ -8,8 +8,10 @@ use awsha::report::Report;
 use awsha::{doctor, failover, interfaces, log, reconcile, settings, status, validate};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    // args_os: an argument that is not UTF-8 is clap's error to report, not a panic.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args: Vec<String> = raw.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let cli = match Cli::try_parse_from(&raw) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;

@@ -495,8 +495,13 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
         dry_run,
         deadline,
     };
-    for vip in masters {
-        run.vhid(&mut report, vip, &actions).await;
+    // VHIDs at once: one hung call must not starve another VHID's repairs of the deadline.
+    let parts = crate::util::join_all(masters.iter().map(|vip| run.vhid(*vip, &actions)).collect()).await;
+    for part in parts {
+        report.actions.extend(part.actions);
+        report.split_brain.extend(part.split_brain);
+        report.notices.extend(part.notices);
+        report.call_failed |= part.call_failed;
     }
     let changed = report.actions.iter().filter(|a| a.status == Status::Changed).count();
     report.text.insert(
@@ -532,8 +537,10 @@ struct Repair {
 }
 
 impl Run<'_> {
-    /// Judges and repairs one VHID this node is MASTER of; appends its lines to the report.
-    async fn vhid(&self, report: &mut Report, vip: usize, actions: &[&Action]) {
+    /// Judges and repairs one VHID this node is MASTER of; returns its part of the report.
+    async fn vhid(&self, vip: usize, actions: &[&Action]) -> Report {
+        let mut part = Report::new("reconcile");
+        let report = &mut part;
         let vhid = self.cfg.vips[vip].canonical();
         let mine: Vec<&Action> = actions.iter().copied().filter(|a| a.vip == vip).collect();
         let prio = node::priority(self.cfg, self.facts, vip, &self.me.instance);
@@ -614,6 +621,7 @@ impl Run<'_> {
             report.notice_failed(line);
         }
         report.actions.extend(lines);
+        part
     }
 
     /// Repairs only under the VHID's lock (a running failover owns it) and only while still
@@ -647,7 +655,8 @@ impl Run<'_> {
     ) {
         let subset: Vec<&Action> = repairs.iter().map(|r| mine[r.line]).collect();
         let p = plan::plan(&subset, &self.me.eni_ids());
-        let outcomes = apply::execute(self.ec2, &p, subset.len(), self.deadline).await;
+        let moves_until = failover::tag_reserve(Instant::now(), self.deadline);
+        let outcomes = apply::execute(&self.ec2.until(moves_until), &p, subset.len(), moves_until).await;
         for (k, r) in repairs.iter().enumerate() {
             let line = &mut lines[r.line];
             let result = match &outcomes[k] {

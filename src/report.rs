@@ -137,10 +137,17 @@ impl Report {
         }
     }
 
+    /// An exit-2 report. The error is one line whatever the input held (control characters
+    /// become `?`), so logs and notices stay one entry per problem.
     pub fn fail(command: &'static str, error: impl Into<String>) -> Report {
+        let error = error
+            .into()
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         Report {
             command,
-            error: Some(error.into()),
+            error: Some(error),
             ..Report::default()
         }
     }

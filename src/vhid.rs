@@ -33,7 +33,8 @@ pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
                 .map(|i| i.key.clone())
                 .ok_or_else(|| {
                     format!(
-                        "\"{shown}\": no interface in config.xml uses device {right}{}",
+                        "\"{shown}\": no interface in config.xml uses device {}{}",
+                        crate::config::shorten(right),
                         known(cfg)
                     )
                 })?;
@@ -45,7 +46,13 @@ pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
                 .or_else(|| by(&|i| !i.descr.is_empty() && i.descr.eq_ignore_ascii_case(left)))
                 .or_else(|| by(&|i| !i.device.is_empty() && i.device.eq_ignore_ascii_case(left)))
                 .map(|i| i.key.clone())
-                .ok_or_else(|| format!("\"{shown}\": no interface is named {left}{}", known(cfg)))?;
+                .ok_or_else(|| {
+                    format!(
+                        "\"{shown}\": no interface is named {}{}",
+                        crate::config::shorten(left),
+                        known(cfg)
+                    )
+                })?;
             (key, right)
         }
         _ => {
@@ -74,10 +81,16 @@ fn known(cfg: &PfConfig) -> String {
 }
 
 fn describe(v: &CarpVip) -> String {
+    use crate::config::shorten;
     if v.descr.is_empty() {
-        format!("{} = {}", v.canonical(), v.subnet)
+        format!("{} = {}", shorten(&v.canonical()), shorten(&v.subnet))
     } else {
-        format!("{} = {} ({})", v.canonical(), v.subnet, v.descr)
+        format!(
+            "{} = {} ({})",
+            shorten(&v.canonical()),
+            shorten(&v.subnet),
+            shorten(&v.descr)
+        )
     }
 }
 
