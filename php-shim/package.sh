@@ -44,7 +44,7 @@ read_port() {
 	pkgversion=$(port_var PORTVERSION "$dir")
 	revision=$(port_var PORTREVISION "$dir")
 	epoch=$(port_var PORTEPOCH "$dir")
-	[ -n "$portname" ] && [ -n "$pkgversion" ] || die "$dir/Makefile: no PORTNAME or PORTVERSION"
+	if [ -z "$portname" ] || [ -z "$pkgversion" ]; then die "$dir/Makefile: no PORTNAME or PORTVERSION"; fi
 	[ -z "$revision" ] || [ "$revision" = 0 ] || pkgversion="${pkgversion}_$revision"
 	[ -z "$epoch" ] || [ "$epoch" = 0 ] || pkgversion="$pkgversion,$epoch"
 	datadir=$prefix/share/$portname
@@ -128,11 +128,14 @@ manifest() {
 }
 
 stage() {
-	local bin=$1 out=$2 kind path missing=0 top work name tarball epoch commit
+	local bin=$1 out=$2 kind path mode missing=0 top work name tarball epoch commit entries mode_lines
 	read_port "$shim"
 	check_binary "$bin"
+	# Read into variables first: a `die` inside a command substitution stops this script.
+	entries=$(plist_entries "$shim")
+	mode_lines=$(install_modes "$shim")
 	declare -A modes=()
-	while read -r path mode; do modes[$path]=$mode; done < <(install_modes "$shim")
+	while read -r path mode; do modes[$path]=$mode; done <<<"$mode_lines"
 
 	while read -r kind path; do
 		[ "$kind" = f ] || continue
@@ -143,7 +146,7 @@ stage() {
 			echo "package: pkg-plist entry $path: the port's do-install does not install it" >&2
 			missing=1
 		fi
-	done < <(plist_entries "$shim")
+	done <<<"$entries"
 	[ "$missing" = 0 ] || die "pkg-plist and the port's files disagree (above)"
 
 	name=$portname-$pkgversion
@@ -159,7 +162,7 @@ stage() {
 		d) mkdir -p "$top/stage$path" ;;
 		f) install -D -m "${modes[$path]}" "$shim/files$path" "$top/stage$path" ;;
 		esac
-	done < <(plist_entries "$shim")
+	done <<<"$entries"
 	# As the port's do-install: REINPLACE %%PKGVERSION%% in ${DATADIR}/info.xml.
 	if [ -f "$top/stage$datadir/info.xml" ]; then
 		sed -i "s|%%PKGVERSION%%|$pkgversion|" "$top/stage$datadir/info.xml"
@@ -201,7 +204,7 @@ stage() {
 }
 
 verify() {
-	local tarball=$1 bin=$2 top name staged_bin kind mode sum size path errors=0 count=0 want
+	local tarball=$1 bin=$2 top name staged_bin entries mode_lines kind mode sum size path errors=0 count=0 want
 	[ -f "$tarball" ] || die "$tarball: no such file (run make package first)"
 	check_binary "$bin"
 	tmp=$(mktemp -d) # global: the EXIT trap runs after verify has returned
@@ -250,8 +253,10 @@ verify() {
 	done <<<"$want"
 
 	# 3. Every pkg-plist entry is staged, as the port installs it.
+	entries=$(plist_entries "$top/port")
+	mode_lines=$(install_modes "$top/port")
 	declare -A modes=()
-	while read -r path mode; do modes[$path]=$mode; done < <(install_modes "$top/port")
+	while read -r path mode; do modes[$path]=$mode; done <<<"$mode_lines"
 	while read -r kind path; do
 		if [ "$kind" = d ]; then
 			[ -d "$top/stage$path" ] || fail "pkg-plist @dir $path: not staged"
@@ -266,7 +271,7 @@ verify() {
 		else
 			cmp -s "$top/port/files$path" "$top/stage$path" || fail "$path: differs from port/files$path"
 		fi
-	done < <(plist_entries "$top/port")
+	done <<<"$entries"
 	if grep -nE '%%[A-Z_]+%%' "$top/stage$datadir/info.xml" >&2; then
 		fail "placeholders left in $datadir/info.xml"
 	fi
@@ -298,7 +303,7 @@ verify() {
 
 	[ "$errors" = 0 ] || die "$errors problem(s) in $tarball"
 	echo "verify: $tarball: OK"
-	echo "verify: $count MANIFEST entries match; $(plist_entries "$top/port" | wc -l) pkg-plist entries staged; $prefix/sbin/awsha = $bin"
+	echo "verify: $count MANIFEST entries match; $(wc -l <<<"$entries") pkg-plist entries staged; $prefix/sbin/awsha = $bin"
 	echo "verify: $prefix/sbin/awsha: $(file -b "$staged_bin")"
 	echo "verify: sha256 $(sha256sum <"$tarball" | cut -c1-64), $(stat -c %s "$tarball") bytes"
 }
