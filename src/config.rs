@@ -18,7 +18,7 @@ use crate::vhid;
 /// Real configs run to a few MB; anything this large is not a pfSense config.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;
 /// See `PfConfig::parse`: far above what CDATA text in a real config holds.
-const MAX_ATTRIBUTES: usize = 20_000;
+const MAX_ATTRIBUTES: usize = 5_000;
 /// Longest value a row field may hold; far above any id, address or URL.
 const MAX_FIELD_CHARS: usize = 1024;
 
@@ -157,30 +157,29 @@ impl PfConfig {
 
     pub fn parse(path: &Path, text: &str) -> Result<PfConfig> {
         let shown = path.display();
+        // A real config is mostly firewall rules awsha never reads: one streaming pass checks the
+        // whole file and finds the three sections awsha needs, and only those become a tree.
+        let wanted = wanted_sections(text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let slim = format!("<pfsense>{}</pfsense>", wanted.concat());
         // roxmltree checks duplicate attributes quadratically (RazrFalcon/roxmltree#153); pfSense
-        // writes no attributes at all, so a file full of them is refused before parsing.
-        let attributes = text.matches("=\"").count() + text.matches("='").count();
+        // writes no attributes at all, so sections full of them are refused before parsing.
+        let attributes = slim.matches("=\"").count() + slim.matches("='").count();
         if attributes > MAX_ATTRIBUTES {
             bail!("{shown}: {attributes} attribute-like `=\"` sequences; pfSense writes none (limit {MAX_ATTRIBUTES})");
         }
         let doc = roxmltree::Document::parse_with_options(
-            text,
+            &slim,
             roxmltree::ParsingOptions {
                 allow_dtd: false,
                 nodes_limit: 4_000_000,
                 ..Default::default()
             },
         )
-        .map_err(|e| anyhow::anyhow!("{shown}: malformed XML: {e}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!("{shown}: malformed XML in <interfaces>, <virtualip> or <installedpackages>: {e}")
+        })?;
         let root = doc.root_element();
-        if !root.tag_name().name().eq_ignore_ascii_case("pfsense") {
-            bail!(
-                "{shown}: the root element is <{}>, not <pfsense>",
-                root.tag_name().name()
-            );
-        }
-        let top = children_once(root, &["interfaces", "virtualip", "installedpackages"])
-            .map_err(|e| anyhow::anyhow!("{shown}: <pfsense>: {e}"))?;
+        let top = children_once(root, &SECTIONS).map_err(|e| anyhow::anyhow!("{shown}: <pfsense>: {e}"))?;
 
         let mut interfaces = Vec::new();
         if let Some(node) = top.get("interfaces") {
@@ -275,6 +274,104 @@ impl PfConfig {
             rows,
             settings_problems,
         })
+    }
+}
+
+/// The top-level sections of `<pfsense>` that awsha reads.
+const SECTIONS: [&str; 3] = ["interfaces", "virtualip", "installedpackages"];
+
+/// One streaming pass over the whole document (xmlparser: no tree, no copies): checks that it is
+/// well-formed XML with a `<pfsense>` root and no DTD, and returns the text of each of
+/// `SECTIONS` found directly under the root, in document order.
+fn wanted_sections(text: &str) -> Result<Vec<&str>, String> {
+    use xmlparser::{ElementEnd, Token};
+    let mut open: Vec<&str> = Vec::new();
+    let mut pending: (&str, usize) = ("", 0);
+    let mut section_start: Option<usize> = None;
+    let mut out = Vec::new();
+    let mut root_seen = false;
+    let is_wanted = |name: &str| SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(name));
+    for token in xmlparser::Tokenizer::from(text) {
+        match token.map_err(|e| format!("malformed XML: {e}"))? {
+            Token::DtdStart { .. } | Token::EmptyDtd { .. } | Token::EntityDeclaration { .. } => {
+                return Err("malformed XML: a DTD is not allowed".into());
+            }
+            Token::ElementStart { prefix, local, span } => {
+                let name = if prefix.is_empty() {
+                    local.as_str()
+                } else {
+                    span.as_str().trim_start_matches('<')
+                };
+                if open.is_empty() {
+                    if root_seen {
+                        return Err("malformed XML: more than one root element".into());
+                    }
+                    if !local.as_str().eq_ignore_ascii_case("pfsense") {
+                        return Err(format!(
+                            "the root element is <{}>, not <pfsense>",
+                            shorten(local.as_str())
+                        ));
+                    }
+                    root_seen = true;
+                }
+                pending = (name, span.start());
+            }
+            Token::ElementEnd {
+                end: ElementEnd::Open, ..
+            } => {
+                if open.len() == 1 && is_wanted(pending.0) {
+                    section_start = Some(pending.1);
+                }
+                open.push(pending.0);
+            }
+            Token::ElementEnd {
+                end: ElementEnd::Empty,
+                span,
+            } => {
+                if open.len() == 1 && is_wanted(pending.0) {
+                    out.push(&text[pending.1..span.end()]);
+                }
+            }
+            Token::ElementEnd {
+                end: ElementEnd::Close(prefix, local),
+                span,
+            } => {
+                let name = if prefix.is_empty() {
+                    local.as_str()
+                } else {
+                    &text[prefix.start()..local.end()]
+                };
+                match open.pop() {
+                    Some(expected) if expected == name => {}
+                    Some(expected) => {
+                        return Err(format!(
+                            "malformed XML: </{}> closes <{}> at byte {}",
+                            shorten(name),
+                            shorten(expected),
+                            span.start()
+                        ));
+                    }
+                    None => return Err(format!("malformed XML: </{}> with nothing open", shorten(name))),
+                }
+                if open.len() == 1
+                    && let Some(start) = section_start.take()
+                {
+                    out.push(&text[start..span.end()]);
+                }
+            }
+            Token::Text { text: t } if open.is_empty() && !t.as_str().trim().is_empty() => {
+                return Err("malformed XML: text outside the root element".into());
+            }
+            _ => {}
+        }
+    }
+    match (root_seen, open.last()) {
+        (false, _) => Err("malformed XML: no root element".into()),
+        (true, Some(name)) => Err(format!(
+            "malformed XML: unexpected end of file inside <{}>",
+            shorten(name)
+        )),
+        (true, None) => Ok(out),
     }
 }
 
@@ -1017,6 +1114,34 @@ pub(crate) mod tests {
         assert!(e.contains("not <pfsense>"), "{e}");
         let bomb = "<!DOCTYPE pfsense [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;\">]><pfsense>&b;</pfsense>";
         assert!(PfConfig::parse(p, bomb).is_err(), "no DTD, so no entity expansion");
+    }
+
+    #[test]
+    fn streaming_pass_finds_only_top_level_sections_and_checks_the_rest() {
+        let text = "<?xml version=\"1.0\"?>\n<pfsense><filter><rule><descr><![CDATA[<interfaces>]]></descr></rule></filter>\
+            <!-- <virtualip> --><interfaces><wan><if>ena0</if></wan></interfaces><x:y xmlns:x=\"u\"><z/></x:y>\
+            <installedpackages/></pfsense>";
+        let parts = wanted_sections(text).unwrap();
+        assert_eq!(
+            parts,
+            [
+                "<interfaces><wan><if>ena0</if></wan></interfaces>",
+                "<installedpackages/>"
+            ]
+        );
+        for (bad, needle) in [
+            ("<pfsense><interfaces></pfsense>", "closes <interfaces>"),
+            ("<pfsense><filter><rule></filter></rule></pfsense>", "closes <rule>"),
+            ("<pfsense/><pfsense/>", "malformed XML"),
+            ("<pfsense><interfaces>", "unexpected end of file inside <interfaces>"),
+            ("", "no root element"),
+            ("<opnsense/>", "not <pfsense>"),
+            ("<pfsense/>trailing", "malformed XML"),
+            ("<!DOCTYPE pfsense><pfsense/>", "DTD"),
+        ] {
+            let e = wanted_sections(bad).unwrap_err();
+            assert!(e.contains(needle), "{bad:?}: {e}");
+        }
     }
 
     #[test]

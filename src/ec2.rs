@@ -232,7 +232,7 @@ fn is_retryable<E: ProvideErrorMetadata>(err: &SdkError<E, aws_sdk_ec2::config::
 fn backoff(attempt: u32) -> Duration {
     use std::hash::{BuildHasher, Hasher};
     let full = Duration::from_millis(100)
-        .saturating_mul(1 << attempt.min(5).saturating_sub(1))
+        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
         .min(Duration::from_secs(2));
     let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
     full / 2 + full.mul_f64((random % 1000) as f64 / 2000.0)

@@ -157,8 +157,17 @@ def _padded_60mb(tmp: Path) -> Path:
 
 
 def _nodes_limit(tmp: Path) -> Path:
+    # Outside the sections awsha reads: only streamed over, never built into a tree.
     p = tmp / "nodes-4m.xml"
     p.write_text(_base().replace("<pfsense>", "<pfsense><junk>" + "<a/>" * 4_200_000 + "</junk>", 1))
+    return p
+
+
+def _nodes_limit_in_section(tmp: Path) -> Path:
+    # Inside <installedpackages>, which awsha parses into a tree: roxmltree's node limit applies.
+    p = tmp / "nodes-4m-in-section.xml"
+    p.write_text(_base().replace("<installedpackages>",
+                                 "<installedpackages><junk>" + "<a/>" * 4_200_000 + "</junk>", 1))
     return p
 
 
@@ -168,7 +177,8 @@ GENERATED: dict[str, tuple[Callable[[Path], Path], int, str | None]] = {
     "deep-unclosed-1m": (_deep_unclosed, 2, r"malformed XML"),
     "huge-70mb-sparse": (_huge_sparse, 2, r"larger than|limit"),
     "padded-60mb": (_padded_60mb, 0, None),
-    "nodes-4m": (_nodes_limit, 2, r"(?i)limit"),
+    "nodes-4m": (_nodes_limit, 0, None),
+    "nodes-4m-in-section": (_nodes_limit_in_section, 2, r"(?i)limit"),
 }
 
 

@@ -1,0 +1,114 @@
+"""Self-checks of the benchmark's own pieces (not part of `make test`; about 15 s):
+
+    .venv/bin/python -m pytest tests/bench -q
+
+The config generator (exact size, well-formed, the awsha rows it promises), the request-log
+arithmetic that splits a run's wall time (critical-path depth, busy time), and the harness options
+the bench adds: the IMDS emulator's snapshot cache and request log, TCP_NODELAY on the emulator and
+the proxy.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+for sub in ("tests/harness", "tests/integration", "tests/bench"):
+    if str(REPO / sub) not in sys.path:
+        sys.path.insert(0, str(REPO / sub))
+
+import bench  # noqa: E402
+import gen_config  # noqa: E402
+from awsha_scenario import REGION, Emulator, build_scenario, http_json  # noqa: E402
+from procs import ServerProcess  # noqa: E402
+
+
+def test_generated_config_is_exact_wellformed_and_has_the_rows() -> None:
+    text, counts = gen_config.generate(1024 * 1024, ips=2, routes=5, eips=1)
+    assert len(text.encode()) == 1024 * 1024
+    root = ET.fromstring(text)
+    pkgs = root.find("installedpackages")
+    assert pkgs is not None
+    assert len(pkgs.findall("awshaips/config")) == 2
+    assert len(pkgs.findall("awsharoutes/config")) == 5
+    assert len(pkgs.findall("awshaeips/config")) == 1
+    assert len(root.findall("filter/rule")) == counts["filter rules"] > 500
+    assert gen_config.generate(200_000)[0] == gen_config.generate(200_000)[0]  # deterministic
+
+
+def test_depth_and_busy() -> None:
+    # assign [0,1], routes [0,1.2] → associate [1,2] → tags [2.5,3]: three round trips in sequence
+    iv = [(0.0, 1.0), (0.0, 1.2), (0.0, 1.1), (1.0, 2.0), (2.5, 3.0)]
+    assert bench.depth(iv) == 3
+    assert abs(bench.busy(iv) - 2.5) < 1e-9
+    assert bench.depth([]) == 0 and bench.busy([]) == 0
+
+
+def test_phases_add_up() -> None:
+    m = bench.Measured(["x"], 0, "", "", 500.0, 100.0, 100.5, 1000)
+    imds = [{"t": 100.010, "ms": 1.0}, {"t": 100.020, "ms": 1.0}]
+    ec2 = [{"t": 100.050, "ms": 100}, {"t": 100.160, "ms": 100}, {"t": 100.300, "ms": 150}]
+    p = bench.phases(m, ec2, imds, 50)
+    assert round(p.to_imds) == 10 and round(p.imds_phase) == 11
+    assert round(p.imds_to_ec2) == 29 and round(p.ec2_phase) == 400
+    assert p.ec2_depth == 3 and round(p.ec2_busy) == 350 and round(p.ec2_beyond_delay) == 200
+    assert round(p.ec2_gaps) == 50 and round(p.after_ec2) == 50
+    total = p.to_imds + p.imds_phase + p.imds_to_ec2 + p.ec2_phase + p.after_ec2
+    assert abs(total - p.wall) < 1e-6
+
+
+def test_emulator_cache_log_and_nodelay(tmp_path: Path) -> None:
+    moto = ServerProcess("moto_launcher.py", [], name="moto", log_path=tmp_path / "moto.log")
+    started = [moto]
+    try:
+        moto.start()
+        emu_proc = ServerProcess("imds_emulator.py", ["--ec2", moto.url, "--tcp-nodelay"],
+                                 name="imds", log_path=tmp_path / "imds.log")
+        started.append(emu_proc)
+        emu_proc.start()
+        proxy_proc = ServerProcess("fault_proxy.py", ["--upstream", moto.url, "--tcp-nodelay"],
+                                   name="proxy", log_path=tmp_path / "proxy.log")
+        started.append(proxy_proc)
+        proxy_proc.start()
+        ec2 = bench.ec2_client(moto.url)
+        ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        scn = build_scenario(ec2, ami)
+        emu = Emulator(emu_proc.url)
+        emu.configure(scn.instance["A"], REGION)
+
+        def get(path: str) -> str:
+            put = urllib.request.Request(f"{emu.url}/latest/api/token", method="PUT",
+                                         headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+            token = urllib.request.urlopen(put, timeout=10).read().decode()
+            req = urllib.request.Request(f"{emu.url}/latest/{path}",
+                                         headers={"X-aws-ec2-metadata-token": token})
+            return urllib.request.urlopen(req, timeout=10).read().decode()
+
+        ipv4s = f"meta-data/network/interfaces/macs/{scn.mac[('A', 'wan')]}/local-ipv4s"
+        assert get(ipv4s) == "10.0.1.11"
+        http_json(f"{emu.url}/_emulator/config", {"cache": True})
+        ec2.assign_private_ip_addresses(NetworkInterfaceId=scn.eni[("A", "wan")],
+                                        PrivateIpAddresses=["10.0.1.10"], AllowReassignment=True)
+        assert get(ipv4s) == "10.0.1.11"  # the snapshot, not moto's new state
+        http_json(f"{emu.url}/_emulator/config", {"cache": True})  # a new snapshot
+        assert get(ipv4s) == "10.0.1.11\n10.0.1.10"
+        http_json(f"{emu.url}/_emulator/config", {"cache": False})
+        assert get(ipv4s) == "10.0.1.11\n10.0.1.10"
+        log = http_json(f"{emu.url}/_emulator/log")
+        assert [e["path"] for e in log][-2:] == ["/latest/api/token", "/latest/" + ipv4s]
+        assert all(e["status"] == 200 and e["t"] > time.time() - 600 for e in log)
+        emu.reset()
+        assert http_json(f"{emu.url}/_emulator/log") == []
+        # the proxy with --tcp-nodelay still forwards
+        body = b"Action=DescribeRegions&Version=2016-11-15"
+        req = urllib.request.Request(proxy_proc.url, data=body, method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
+    finally:
+        for p in reversed(started):
+            p.stop()
