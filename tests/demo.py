@@ -40,6 +40,7 @@ for sub in ("tests/harness", "tests/integration"):
         sys.path.insert(0, path)
 
 from awsha_scenario import (  # noqa: E402
+    ec2_client,
     DEFAULT_ROUTE, LAN_VIP, OTHER_ROUTE, READ_ONLY_PREFIXES, REGION, TAG_KEYS, WAN_VIP, Cloud,
     Emulator, Node, Proxy, Scenario, awsha_bin, build_scenario,
 )
@@ -181,14 +182,6 @@ class Servers:
             p.stop()
 
 
-def ec2_client(url: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("ec2", endpoint_url=url, region_name=REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"max_attempts": 2, "mode": "standard"},
-                                      connect_timeout=5, read_timeout=30))
 
 
 # ---- running awsha ----------------------------------------------------------------------------

@@ -64,6 +64,7 @@ for sub in ("tests/harness", "tests/integration", "tests/bench"):
         sys.path.insert(0, path)
 
 from awsha_scenario import (  # noqa: E402
+    ec2_client,
     READ_ONLY_PREFIXES, REGION, WAN_VIP, Emulator, Node, Proxy, Scenario, build_scenario,
     http_json,
 )
@@ -203,14 +204,6 @@ class Servers:
             p.stop()
 
 
-def ec2_client(url: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("ec2", endpoint_url=url, region_name=REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"max_attempts": 2, "mode": "standard"},
-                                      connect_timeout=5, read_timeout=60))
 
 
 # ---- the scenario, grown to a size --------------------------------------------------------------
@@ -428,7 +421,7 @@ class Bench:
         self.servers = servers
         self.work = work
         self.proxy = servers.proxy
-        self.ec2 = ec2_client(servers.moto.url)
+        self.ec2 = ec2_client(servers.moto.url, read_timeout=60)
         self.delay = args.delay_ms
         self.results: dict[str, Any] = {"failover": {}, "cli": {}, "reconcile": {}, "process": {},
                                         "rss": {}}

@@ -618,3 +618,14 @@ def eight_vhid_node(node: Node, state: str = "MASTER", ec2: Any = None) -> list[
             descr, index=index))
     node.ifconfig.write(render_ifconfig(ifaces))
     return [f"{iface}@{vhid}" for iface, vhid, _, _ in EIGHT_VIPS]
+
+
+def ec2_client(url: str, read_timeout: float = 30) -> Any:
+    """A boto3 EC2 client for moto or the proxy at `url` (dummy credentials, bounded retries)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("ec2", endpoint_url=url, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(retries={"max_attempts": 2, "mode": "standard"},
+                                      connect_timeout=5, read_timeout=read_timeout))

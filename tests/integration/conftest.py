@@ -29,6 +29,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from awsha_scenario import (  # noqa: E402
+    ec2_client,
     REGION, Cloud, Emulator, Node, Proxy, Scenario, build_scenario,
 )
 from procs import ServerProcess  # noqa: E402  (path set up by awsha_scenario)
@@ -71,7 +72,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             imds[node] = p
         # moto answers its first request slowly (~1.5 s, rust-build.md): warm it up here, not
         # inside a timed test.
-        _ec2_client(moto.url).describe_regions()
+        ec2_client(moto.url).describe_regions()
         yield Servers(moto, proxy, imds, logs)
     finally:
         # SIGTERM all at once, then wait for each (bounded; SIGKILL after 5 s).
@@ -81,20 +82,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             p.stop()
 
 
-def _ec2_client(url: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("ec2", endpoint_url=url, region_name=REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"max_attempts": 2, "mode": "standard"},
-                                      connect_timeout=5, read_timeout=30))
 
 
 @pytest.fixture(scope="session")
 def ec2(servers: Servers) -> Any:
     """boto3 EC2 client straight to moto (set-up and read-back never show in the proxy counts)."""
-    return _ec2_client(servers.moto_url)
+    return ec2_client(servers.moto_url)
 
 
 @pytest.fixture(scope="session")
