@@ -82,7 +82,12 @@ fn elapsed_ms(started: Instant) -> u64 {
 async fn route<E: Ec2>(ec2: &E, step: &RouteStep) -> (usize, Outcome) {
     let started = Instant::now();
     let result = match ec2.replace_route(&step.table, step.cidr, &step.eni).await {
-        Err(e) if e.is_missing_route() => ec2.create_route(&step.table, step.cidr, &step.eni).await.map_err(|c| {
+        Err(e) if e.is_missing_route() => match ec2.create_route(&step.table, step.cidr, &step.eni).await {
+            // Created meanwhile (by the peer, or by an attempt whose answer was lost): replace it.
+            Err(c) if c.code == "RouteAlreadyExists" => ec2.replace_route(&step.table, step.cidr, &step.eni).await,
+            other => other,
+        }
+        .map_err(|c| {
             if c.is_unauthorized() {
                 format!(
                     "{} is not in {}; creating it needs the ec2:CreateRoute permission: {c}",
@@ -201,7 +206,7 @@ pub(crate) mod tests {
         async fn describe_addresses(&self, _: &[String]) -> ApiResult<Vec<Address>> {
             Ok(vec![])
         }
-        async fn describe_interfaces_with_ips(&self, _: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>> {
+        async fn describe_interfaces_with_ips(&self, _: &[Ipv4Addr], _: &[String]) -> ApiResult<Vec<NetworkInterface>> {
             Ok(vec![])
         }
         async fn describe_tagged_enis(&self, _: &[String]) -> ApiResult<TagMap> {
@@ -273,6 +278,18 @@ pub(crate) mod tests {
             [false, true, true],
             "ip failed; route created; EIP still attempted"
         );
+    }
+
+    #[test]
+    fn a_route_created_meanwhile_is_replaced() {
+        let (plan, n) = sample_plan();
+        let ec2 = FakeEc2::default();
+        ec2.fail.borrow_mut().push(("replace", ApiError::new("InvalidParameterValue", "Use CreateRoute instead.")));
+        ec2.fail.borrow_mut().push(("create", ApiError::new("RouteAlreadyExists", "exists")));
+        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
+        assert!(out[1].as_ref().unwrap().result.is_ok());
+        let routes: Vec<String> = ec2.names().into_iter().filter(|c| c != "assign" && c != "associate").collect();
+        assert_eq!(routes, ["replace", "create", "replace"]);
     }
 
     #[test]

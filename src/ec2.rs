@@ -96,7 +96,13 @@ pub trait Ec2 {
     async fn describe_route_tables(&self, tables: &[String]) -> ApiResult<Vec<RouteTable>>;
     async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap>;
     async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>>;
-    async fn describe_interfaces_with_ips(&self, ips: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>>;
+    /// The ENIs holding any of `ips`, within `subnets` (an address moves only inside its subnet,
+    /// and the filter keeps other VPCs' overlapping addresses out).
+    async fn describe_interfaces_with_ips(
+        &self,
+        ips: &[Ipv4Addr],
+        subnets: &[String],
+    ) -> ApiResult<Vec<NetworkInterface>>;
     /// The awsha tags of every ENI tagged for one of `vhids` (the fallback when
     /// DescribeNetworkInterfaces is not permitted).
     async fn describe_tagged_enis(&self, vhids: &[String]) -> ApiResult<TagMap>;
@@ -569,17 +575,27 @@ impl Ec2 for AwsEc2 {
             .collect())
     }
 
-    async fn describe_interfaces_with_ips(&self, ips: &[Ipv4Addr]) -> ApiResult<Vec<NetworkInterface>> {
+    async fn describe_interfaces_with_ips(
+        &self,
+        ips: &[Ipv4Addr],
+        subnets: &[String],
+    ) -> ApiResult<Vec<NetworkInterface>> {
         let call = || {
-            self.client
-                .describe_network_interfaces()
-                .filters(
+            let mut req = self.client.describe_network_interfaces().filters(
+                Filter::builder()
+                    .name("addresses.private-ip-address")
+                    .set_values(Some(ips.iter().map(|i| i.to_string()).collect()))
+                    .build(),
+            );
+            if !subnets.is_empty() {
+                req = req.filters(
                     Filter::builder()
-                        .name("addresses.private-ip-address")
-                        .set_values(Some(ips.iter().map(|i| i.to_string()).collect()))
+                        .name("subnet-id")
+                        .set_values(Some(subnets.to_vec()))
                         .build(),
-                )
-                .send()
+                );
+            }
+            req.send()
         };
         let out = self.bounded(call).await?;
         Ok(out

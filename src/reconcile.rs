@@ -167,7 +167,13 @@ pub async fn observe<E: Ec2>(
         Ok(HashMap::new())
     } else {
         let ips: Vec<Ipv4Addr> = drifted.iter().map(|(ip, _)| *ip).collect();
-        match ec2.describe_interfaces_with_ips(&ips).await {
+        let mut subnets: Vec<String> = enis
+            .values()
+            .filter_map(|e| e.as_ref().ok()?.subnet_id.clone())
+            .collect();
+        subnets.sort();
+        subnets.dedup();
+        match ec2.describe_interfaces_with_ips(&ips, &subnets).await {
             Ok(nis) => {
                 let mut map = HashMap::new();
                 for ni in nis {
@@ -257,6 +263,12 @@ pub fn compare(a: &Action, eni: &Eni, obs: &Observation, me: &str) -> Compared {
             match &obs.holders {
                 Err(e) => unobserved(e),
                 Ok(h) => match h.get(addr) {
+                    // IMDS's local-ipv4s can lag behind EC2 after an assignment: EC2 says it is here.
+                    Some(ni) if ni.id == eni.id => Compared {
+                        in_sync: Ok(true),
+                        actual: eni.id.clone(),
+                        writer: Stamp::from_tags(&ni.tags),
+                    },
                     Some(ni) => Compared {
                         in_sync: Ok(false),
                         actual: match &ni.instance {
@@ -566,8 +578,12 @@ impl Run<'_> {
                     continue;
                 }
             };
-            let cmp = compare(a, &eni, self.obs, &self.me.instance);
+            let mut cmp = compare(a, &eni, self.obs, &self.me.instance);
             line.extra.insert("actual".into(), json!(cmp.actual));
+            // A tag written for another VHID (a route table or ENI both VHIDs use) says nothing of
+            // who moved *this* VHID's resource: no other VHID may claim it (validation), so the
+            // drift is nobody's — repair, never a split brain with the other VHID's priority.
+            cmp.writer = cmp.writer.filter(|w| w.vhid == vhid);
             match cmp.in_sync {
                 Err(e) => line = line.failed(e),
                 Ok(in_sync) => match judge(!in_sync, cmp.writer.as_ref(), &prio, takeover, now, grace) {
