@@ -284,11 +284,20 @@ pub(crate) mod tests {
     fn a_route_created_meanwhile_is_replaced() {
         let (plan, n) = sample_plan();
         let ec2 = FakeEc2::default();
-        ec2.fail.borrow_mut().push(("replace", ApiError::new("InvalidParameterValue", "Use CreateRoute instead.")));
-        ec2.fail.borrow_mut().push(("create", ApiError::new("RouteAlreadyExists", "exists")));
+        ec2.fail.borrow_mut().push((
+            "replace",
+            ApiError::new("InvalidParameterValue", "Use CreateRoute instead."),
+        ));
+        ec2.fail
+            .borrow_mut()
+            .push(("create", ApiError::new("RouteAlreadyExists", "exists")));
         let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
         assert!(out[1].as_ref().unwrap().result.is_ok());
-        let routes: Vec<String> = ec2.names().into_iter().filter(|c| c != "assign" && c != "associate").collect();
+        let routes: Vec<String> = ec2
+            .names()
+            .into_iter()
+            .filter(|c| c != "assign" && c != "associate")
+            .collect();
         assert_eq!(routes, ["replace", "create", "replace"]);
     }
 
