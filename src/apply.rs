@@ -280,18 +280,22 @@ pub(crate) mod tests {
         );
     }
 
-    #[test]
-    fn a_route_created_meanwhile_is_replaced() {
+    /// The sample plan executed where the route is missing from its table and CreateRoute
+    /// answers `create_error`.
+    fn missing_route_then(create_error: ApiError) -> (FakeEc2, Vec<Option<Outcome>>) {
         let (plan, n) = sample_plan();
         let ec2 = FakeEc2::default();
-        ec2.fail.borrow_mut().push((
-            "replace",
-            ApiError::new("InvalidParameterValue", "Use CreateRoute instead."),
-        ));
+        let missing = ApiError::new("InvalidParameterValue", "Use CreateRoute instead.");
         ec2.fail
             .borrow_mut()
-            .push(("create", ApiError::new("RouteAlreadyExists", "exists")));
+            .extend([("replace", missing), ("create", create_error)]);
         let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
+        (ec2, out)
+    }
+
+    #[test]
+    fn a_route_created_meanwhile_is_replaced() {
+        let (ec2, out) = missing_route_then(ApiError::new("RouteAlreadyExists", "exists"));
         assert!(out[1].as_ref().unwrap().result.is_ok());
         let routes: Vec<String> = ec2
             .names()
@@ -318,16 +322,7 @@ pub(crate) mod tests {
 
     #[test]
     fn create_route_without_permission_says_which() {
-        let (plan, n) = sample_plan();
-        let ec2 = FakeEc2::default();
-        ec2.fail.borrow_mut().push((
-            "replace",
-            ApiError::new("InvalidParameterValue", "Use CreateRoute instead."),
-        ));
-        ec2.fail
-            .borrow_mut()
-            .push(("create", ApiError::new("UnauthorizedOperation", "no")));
-        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
+        let (_, out) = missing_route_then(ApiError::new("UnauthorizedOperation", "no"));
         let err = out[1].as_ref().unwrap().result.clone().unwrap_err();
         assert!(err.contains("needs the ec2:CreateRoute permission"), "{err}");
     }

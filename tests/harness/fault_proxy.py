@@ -62,7 +62,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import add_lifetime_args, serve_until_stopped  # noqa: E402
+from procs import add_lifetime_args, make_http_server, serve_http  # noqa: E402
 
 MAX_HANG_SECONDS = 300.0
 MAX_BODY = 64 * 1024 * 1024
@@ -324,21 +324,10 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_GET
 
 
-class _Server(ThreadingHTTPServer):
-    # socketserver's default listen backlog is 5: with several awsha processes starting at once
-    # (tests/integration/test_concurrency.py) connections beyond it wait for a SYN retransmit
-    # (1 s), longer than awsha's IMDS connect timeout. Real IMDS and EC2 have no such limit.
-    request_queue_size = 128
-
-
 def make_server(upstream: str, port: int = 0, delay_ms: int = 0,
                 tcp_nodelay: bool = False) -> tuple[ThreadingHTTPServer, ProxyState]:
     state = ProxyState(upstream, delay_ms)
-    handler = type("BoundHandler", (Handler,), {"state": state,
-                                                "disable_nagle_algorithm": tcp_nodelay})
-    server = _Server(("127.0.0.1", port), handler)
-    server.daemon_threads = True
-    return server, state
+    return make_http_server(Handler, state, port, tcp_nodelay), state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,16 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("only a loopback upstream is allowed")
 
     server, state = make_server(args.upstream, args.port, args.delay_ms, args.tcp_nodelay)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"READY {server.server_address[1]}", flush=True)
-    stop = threading.Event()
-    try:
-        serve_until_stopped(stop, args.max_seconds, not args.no_parent_watch)
-    finally:
-        state.release.set()
-        server.shutdown()
-        server.server_close()
-    return 0
+    # Release connections held by `hang` rules first, or shutdown would wait for them.
+    return serve_http(server, args, on_stop=lambda: state.release.set())
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import add_lifetime_args, serve_until_stopped  # noqa: E402
+from procs import add_lifetime_args, make_http_server, serve_http  # noqa: E402
 
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
@@ -456,22 +456,11 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle  # type: ignore[assignment]
 
 
-class _Server(ThreadingHTTPServer):
-    # socketserver's default listen backlog is 5: with several awsha processes starting at once
-    # (tests/integration/test_concurrency.py) connections beyond it wait for a SYN retransmit
-    # (1 s), longer than awsha's IMDS connect timeout. Real IMDS and EC2 have no such limit.
-    request_queue_size = 128
-
-
 def make_server(ec2_url: str, instance_id: str, region: str, role: str = "awsha-role",
                 port: int = 0, tcp_nodelay: bool = False) -> tuple[ThreadingHTTPServer,
                                                                   EmulatorState]:
     state = EmulatorState(ec2_url, instance_id, region, role)
-    handler = type("BoundHandler", (Handler,), {"state": state,
-                                                "disable_nagle_algorithm": tcp_nodelay})
-    server = _Server(("127.0.0.1", port), handler)
-    server.daemon_threads = True
-    return server, state
+    return make_http_server(Handler, state, port, tcp_nodelay), state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -489,15 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("only a loopback EC2 endpoint is allowed")
     server, _state = make_server(args.ec2, args.instance_id, args.region, args.role, args.port,
                                  args.tcp_nodelay)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"READY {server.server_address[1]}", flush=True)
-    stop = threading.Event()
-    try:
-        serve_until_stopped(stop, args.max_seconds, not args.no_parent_watch)
-    finally:
-        server.shutdown()
-        server.server_close()
-    return 0
+    return serve_http(server, args)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,34 @@ def serve_until_stopped(stop: threading.Event, max_seconds: float, parent_watch:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stop.wait(timeout=max_seconds)
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: with several awsha processes starting at once
+    # (tests/integration/test_concurrency.py) connections beyond it wait for a SYN retransmit
+    # (1 s), longer than awsha's IMDS connect timeout. Real IMDS and EC2 have no such limit.
+    request_queue_size = 128
+    daemon_threads = True
+
+
+def make_http_server(handler: type, state: Any, port: int, tcp_nodelay: bool) -> ThreadingHTTPServer:
+    """A threaded HTTP server on 127.0.0.1 whose handler class sees `state` as `self.state`."""
+    bound = type("BoundHandler", (handler,), {"state": state, "disable_nagle_algorithm": tcp_nodelay})
+    return _Server(("127.0.0.1", port), bound)
+
+
+def serve_http(server: ThreadingHTTPServer, args: argparse.Namespace, on_stop: Any = None) -> int:
+    """Serve in a thread, print `READY <port>`, and stop as `serve_until_stopped` says."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"READY {server.server_address[1]}", flush=True)
+    try:
+        serve_until_stopped(threading.Event(), args.max_seconds, not args.no_parent_watch)
+    finally:
+        if on_stop is not None:
+            on_stop()
+        server.shutdown()
+        server.server_close()
+    return 0
 
 
 # ---- client side ---------------------------------------------------------------------------------
