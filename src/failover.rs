@@ -101,8 +101,11 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
                         .failed("timed out waiting for the lock"),
                 );
             }
-            report.notice(
+            report.vhid_notice(
                 "error",
+                "lock",
+                &vhid,
+                None,
                 format!("failover {vhid}: timed out waiting for another failover of {vhid}"),
             );
             return report;
@@ -178,7 +181,7 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     // Recorded before acting, so every tag this run writes is at or after it (§6.1).
     if let Err(e) = lock::write_takeover(&s.run_dir, &vhid, now_millis()) {
         log::warn(&e);
-        report.notice("warning", e);
+        report.vhid_notice("warning", "takeover", &vhid, None, e);
     }
     let started = Instant::now();
     // The moves stop a little before the deadline so that what did move still gets tagged: an
@@ -309,7 +312,7 @@ pub async fn tag_changed<E: Ec2>(
             resources.join(", ")
         );
         log::error(&msg);
-        report.notice("error", msg);
+        report.vhid_notice("error", "tagging", &stamp.vhid, None, msg);
         report.call_failed = true;
     }
 }

@@ -406,7 +406,9 @@ fn invalid_rows(report: &mut Report, v: &Validated, cfg: &PfConfig) {
             )
             .failed(msg.clone()),
         );
-        report.notice("error", format!("{} {}: invalid row: {msg}", report.command, row.vhid));
+        let text = format!("{} {}: invalid row: {msg}", report.command, row.vhid);
+        let resource = format!("{} row {}", row.tab.element(), row.row);
+        report.vhid_notice("error", "invalid", &row.vhid, Some(&resource), text);
     }
 }
 
@@ -423,6 +425,7 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
             .push("reconcile is switched off (awsha settings: enable is not ticked); nothing checked".into());
         report.notice(
             "info",
+            "disabled",
             "reconcile is switched off in the awsha settings; nothing checked",
         );
         return report;
@@ -487,12 +490,14 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
     if obs.holders_by_tags {
         report.notice(
             "info",
+            "permission:DescribeNetworkInterfaces",
             "DescribeNetworkInterfaces is not permitted: the holder of a drifted address is taken from awsha tags (grant ec2:DescribeNetworkInterfaces to see it)",
         );
     }
     if let Ok(None) = obs.addresses {
         report.notice(
             "info",
+            "permission:DescribeAddresses",
             "DescribeAddresses is not permitted: Elastic IPs are judged by their awsha tags alone (grant ec2:DescribeAddresses to see where they really point)",
         );
     }
@@ -707,7 +712,8 @@ impl Run<'_> {
                         line.kind, line.resource
                     );
                     log::warn(&msg);
-                    report.notice("warning", msg);
+                    let detail = format!("{}:{}", line.kind, line.resource);
+                    report.vhid_notice("warning", "repaired", &vhid, Some(&detail), msg);
                 }
                 Ok(()) => {}
             }
@@ -763,7 +769,7 @@ fn split_brain(
         )
     };
     log::error(&msg);
-    report.notice("error", msg);
+    report.vhid_notice("error", "split_brain", vhid, Some(resource), msg);
 }
 
 #[cfg(test)]

@@ -105,6 +105,12 @@ pub struct SplitBrain {
 pub struct Notice {
     /// `error`, `warning` or `info`.
     pub level: &'static str,
+    /// What the notice is about, the same from one run to the next while the condition lasts
+    /// (`failed:wan@1:route:rtb-…`, `split_brain:wan@1:rtb-…`): the shim files a notice when a key
+    /// appears and a "recovered" one when it goes, instead of one per run.
+    pub key: String,
+    /// The VHID the notice is about, when it is about one.
+    pub vhid: Option<String>,
     pub message: String,
 }
 
@@ -152,9 +158,33 @@ impl Report {
         }
     }
 
-    pub fn notice(&mut self, level: &'static str, message: impl Into<String>) {
+    /// A notice about the run as a whole (`key` names the condition, e.g. `disabled`).
+    pub fn notice(&mut self, level: &'static str, key: impl Into<String>, message: impl Into<String>) {
         self.notices.push(Notice {
             level,
+            key: key.into(),
+            vhid: None,
+            message: message.into(),
+        });
+    }
+
+    /// A notice about one VHID; its key is `<what>:<vhid>[:<detail>]`.
+    pub fn vhid_notice(
+        &mut self,
+        level: &'static str,
+        what: &str,
+        vhid: &str,
+        detail: Option<&str>,
+        message: impl Into<String>,
+    ) {
+        let key = match detail {
+            Some(d) => format!("{what}:{vhid}:{d}"),
+            None => format!("{what}:{vhid}"),
+        };
+        self.notices.push(Notice {
+            level,
+            key,
+            vhid: Some(vhid.to_string()),
             message: message.into(),
         });
     }
@@ -172,7 +202,8 @@ impl Report {
             line.error.as_deref().unwrap_or("")
         );
         crate::log::error(&msg);
-        self.notice("error", msg);
+        let detail = format!("{}:{}", line.kind, line.resource);
+        self.vhid_notice("error", "failed", &line.vhid, Some(&detail), msg);
     }
 
     /// 0 all done; 1 an AWS action failed; 2 nothing was changed because of bad input or
@@ -223,7 +254,13 @@ impl Report {
             "notices".into(),
             self.notices
                 .iter()
-                .map(|n| json!({"level": n.level, "message": n.message}))
+                .map(|n| {
+                    let mut o = json!({"level": n.level, "key": n.key, "message": n.message});
+                    if let Some(v) = &n.vhid {
+                        o["vhid"] = json!(v);
+                    }
+                    o
+                })
                 .collect(),
         );
         for (k, v) in &self.extra {
@@ -313,6 +350,26 @@ mod tests {
         assert_eq!(r.exit_code(), 1);
         assert_eq!(r.to_json()["ok"], false);
         assert_eq!(r.to_json()["actions"][1]["error"], "Boom: no");
+    }
+
+    #[test]
+    fn notices_carry_a_key_that_outlives_the_run() {
+        let mut r = Report::new("reconcile");
+        let line = ActionReport::new("wan@1", "route", "rtb-1", "0.0.0.0/0 -> eni-1".into(), Status::Failed)
+            .failed("RequestLimitExceeded: slow down (request id 1)");
+        r.notice_failed(&line);
+        r.notice("info", "disabled", "switched off");
+        let v = r.to_json();
+        assert_eq!(v["notices"][0]["key"], "failed:wan@1:route:rtb-1");
+        assert_eq!(v["notices"][0]["vhid"], "wan@1");
+        assert!(
+            v["notices"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("RequestLimitExceeded")
+        );
+        assert_eq!(v["notices"][1]["key"], "disabled");
+        assert!(v["notices"][1].get("vhid").is_none());
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
     let named = named_vhids(&cfg, &v, &facts);
     report.vhids = Some(named.iter().map(|(_, n, st)| (n.clone(), st.to_string())).collect());
     for p in v.problems() {
-        report.notice("error", format!("{}: {p}", cfg.path.display()));
+        report.notice("error", "config", format!("{}: {p}", cfg.path.display()));
     }
     let actions: Vec<&Action> = v.actions.iter().collect();
     if actions.is_empty() {
