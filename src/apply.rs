@@ -75,6 +75,55 @@ pub async fn execute<E: Ec2>(ec2: &E, plan: &Plan, n_actions: usize, deadline: I
     out
 }
 
+/// CreateTags takes up to 1000 resources a call.
+const TAG_BATCH: usize = 1000;
+/// A refused group is sent again as at most this many smaller groups, at once.
+const TAG_SPLIT: usize = 16;
+
+/// Tags every resource. CreateTags fails whole when one resource refuses (`TagLimitExceeded` at
+/// 50 tags, a policy narrowed to some resources), and an untagged change looks to the other node
+/// like a change by nobody: so a refused call is split and sent again for smaller groups at once,
+/// down to one resource a call, and only the resources that refuse stay untagged. Returns them,
+/// each with EC2's answer. A call that failed for EC2's or the network's sake (throttled, 5xx, out
+/// of time, after its retries) is not split: smaller calls would meet the same.
+pub async fn tag_all<E: Ec2>(
+    ec2: &E,
+    resources: &[String],
+    tags: &[(&'static str, String)],
+) -> Vec<(String, ApiError)> {
+    join_all(
+        resources
+            .chunks(TAG_BATCH)
+            .map(|group| tag_group(ec2, group, tags))
+            .collect(),
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn tag_group<'a, E: Ec2>(
+    ec2: &'a E,
+    group: &'a [String],
+    tags: &'a [(&'static str, String)],
+) -> Pin<Box<dyn Future<Output = Vec<(String, ApiError)>> + 'a>> {
+    Box::pin(async move {
+        match ec2.create_tags(group, tags).await {
+            Ok(()) => Vec::new(),
+            Err(e) if group.len() == 1 || e.is_transient() => group.iter().map(|r| (r.clone(), e.clone())).collect(),
+            Err(_) => {
+                let size = group.len().div_ceil(TAG_SPLIT);
+                join_all(group.chunks(size).map(|g| tag_group(ec2, g, tags)).collect())
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+        }
+    })
+}
+
 fn elapsed_ms(started: Instant) -> u64 {
     started.elapsed().as_millis() as u64
 }
@@ -160,6 +209,10 @@ pub(crate) mod tests {
         pub calls: RefCell<Vec<String>>,
         pub fail: RefCell<Vec<(&'static str, ApiError)>>,
         pub delay_ms: u64,
+        /// CreateTags fails whole (TagLimitExceeded) when it names one of these.
+        pub refuse_tags: RefCell<Vec<String>>,
+        /// Resources an accepted CreateTags named.
+        pub tagged: RefCell<Vec<String>>,
     }
 
     impl FakeEc2 {
@@ -195,7 +248,12 @@ pub(crate) mod tests {
             self.call("associate", format!("{allocation} {eni} {ip}")).await
         }
         async fn create_tags(&self, resources: &[String], _tags: &[(&'static str, String)]) -> ApiResult<()> {
-            self.call("tags", resources.join(",")).await
+            self.call("tags", resources.join(",")).await?;
+            if let Some(r) = resources.iter().find(|r| self.refuse_tags.borrow().contains(r)) {
+                return Err(ApiError::new("TagLimitExceeded", format!("too many tags on {r}")));
+            }
+            self.tagged.borrow_mut().extend(resources.iter().cloned());
+            Ok(())
         }
         async fn describe_route_tables(&self, _: &[String]) -> ApiResult<Vec<RouteTable>> {
             Ok(vec![])
@@ -318,6 +376,22 @@ pub(crate) mod tests {
         let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
         assert!(out[2].as_ref().unwrap().result.is_ok());
         assert_eq!(ec2.names().iter().filter(|c| *c == "associate").count(), 3);
+    }
+
+    #[test]
+    fn a_refused_batch_is_split_until_only_the_refusing_resource_is_left() {
+        let ec2 = FakeEc2::default();
+        ec2.refuse_tags.borrow_mut().push("rtb-7".into());
+        let resources: Vec<String> = (0..40).map(|i| format!("rtb-{i}")).collect();
+        let failed = run(tag_all(&ec2, &resources, &[]));
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].0, "rtb-7");
+        assert_eq!(failed[0].1.code, "TagLimitExceeded");
+        // Every other resource was tagged by some accepted call.
+        let tagged = ec2.tagged.borrow();
+        assert!(resources.iter().filter(|r| *r != "rtb-7").all(|r| tagged.contains(r)));
+        // 1 batch + 14 groups of 3 (13 full, one of 1) + the refusing group's 3 alone.
+        assert!(ec2.names().len() <= 1 + TAG_SPLIT + 3, "{:?}", ec2.names().len());
     }
 
     #[test]

@@ -671,6 +671,38 @@ pub fn validate(cfg: &PfConfig) -> Validated {
             conflicts.push((i, Problem::new(Section::Tab(a.tab), a.row, field, msg)));
         }
     }
+    // An Elastic IP follows its private address when an IP row of another VHID moves that address
+    // (AssignPrivateIpAddresses moves the association along, ec2.md §2.1): the other VHID's
+    // failover would take this row's EIP, and its own failover would fail "not mapped" for ever.
+    let mut moved_by: HashMap<Ipv4Addr, usize> = HashMap::new();
+    for (i, (a, _)) in checked.iter().enumerate() {
+        if let Some(Action {
+            kind: ActionKind::Ip { addr, .. },
+            ..
+        }) = a
+        {
+            moved_by.entry(*addr).or_insert(i);
+        }
+    }
+    for (i, (a, _)) in checked.iter().enumerate() {
+        let Some(a) = a else { continue };
+        let ActionKind::Eip { private_ip, .. } = &a.kind else {
+            continue;
+        };
+        let Some(mover) = moved_by.get(private_ip).map(|j| action(*j)) else {
+            continue;
+        };
+        if mover.vhid != a.vhid {
+            let msg = format!(
+                "{private_ip} is moved by {} ({} row {}), and an Elastic IP follows its private address: give this row the VHID {}, or another private IP",
+                mover.vhid,
+                mover.tab.element(),
+                mover.row,
+                mover.vhid
+            );
+            conflicts.push((i, Problem::new(Section::Tab(a.tab), a.row, "privateip", msg)));
+        }
+    }
     conflicts.sort_by_key(|(i, _)| *i);
     for (i, p) in conflicts {
         checked[i].0 = None;
@@ -1094,6 +1126,22 @@ pub(crate) mod tests {
         assert!(lines.iter().any(|l| {
             l.starts_with("awsharoutes row 2 cidr: route 0.0.0.0/0 in rtb-0123abcd is also claimed by wan@1")
         }));
+    }
+
+    #[test]
+    fn an_elastic_ip_on_an_address_another_vhid_moves_is_invalid() {
+        let cfg = with_rows(
+            "<awshaips><config><vhid>lan@2</vhid><interface>wan</interface><ipaddr>10.0.1.10</ipaddr></config></awshaips>\
+             <awshaeips><config><vhid>wan@1</vhid><allocationid>eipalloc-0a1b2c3d</allocationid><interface>wan</interface><privateip>10.0.1.10</privateip></config></awshaeips>",
+        );
+        let v = validate(&cfg);
+        let problems: Vec<String> = v.problems().iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("awshaeips row 1 privateip: 10.0.1.10 is moved by lan@2 (awshaips row 1)"),
+            "{problems:?}"
+        );
+        assert_eq!(v.actions.len(), 1, "the IP row itself stays valid");
     }
 
     #[test]

@@ -611,10 +611,18 @@ async fn permission_checks(
                         match action {
                             "ec2:CreateRoute" => "create a route missing from its table",
                             "ec2:DescribeAddresses" => "see where Elastic IPs really point during reconcile",
-                            _ => "find which node holds a drifted address",
+                            _ => "find which node holds a drifted address. Without it, reconcile looks for the holder by awsha tags on ENIs, and counts only instances named by the tags of this pair's route tables and Elastic IPs (another pfSense pair in the account uses the same VHID names): an address moved without awsha tags, or by a peer that never tagged a route table or Elastic IP of this config, is moved back without a split-brain check",
                         }
                     )
                 },
+            ),
+            // A DryRun runs EC2's checks of the request too: a refusal for the resource's state
+            // says nothing about the permission either way.
+            Err(e) if refused_for_state(&e) => check(
+                format!("iam {name}"),
+                Level::Warn,
+                format!("permission not determined: EC2 refused the DryRun for the resource's state, not for permission: {e}"),
+                format!("confirm the policy grants {action} (docs/install.md); on the standby node, an Elastic IP probe refuses a private IP this node does not hold yet"),
             ),
             Err(e) => check(
                 format!("iam {name}"),
@@ -626,6 +634,16 @@ async fn permission_checks(
     }
     out.push(assign_check(ec2, actions, enis, facts, cfg).await);
     out
+}
+
+/// A DryRun answer about the resource's state rather than the caller's permission: the route to
+/// create exists already, the route to replace is missing, the private IP is not on the ENI yet
+/// (the standby's Elastic IP probe), or the address is associated elsewhere.
+fn refused_for_state(e: &crate::ec2::ApiError) -> bool {
+    e.code == "RouteAlreadyExists"
+        || e.code == "Resource.AlreadyAssociated"
+        || e.is_not_mapped()
+        || e.is_missing_route()
 }
 
 /// AssignPrivateIpAddresses has no DryRun. On the MASTER, re-assigning addresses the ENI already

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -14,6 +15,8 @@ use aws_sdk_ec2::types::{Filter, Tag};
 use tokio::time::Instant;
 
 use crate::net::Cidr;
+use crate::throttle::{Answer, Limiter};
+use crate::util::join_all;
 
 /// An EC2 failure as the report shows it: `InvalidRouteTableID.NotFound: …`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,14 +33,35 @@ impl ApiError {
         }
     }
 
-    /// ReplaceRoute on a destination the table does not have: "… Use CreateRoute instead."
+    /// ReplaceRoute on a destination the table does not have: "… Use CreateRoute instead." today;
+    /// `InvalidRoute.NotFound` if AWS fixes that answer (reported to AWS as a defect, ec2.md).
     pub fn is_missing_route(&self) -> bool {
-        self.code == "InvalidParameterValue" && self.message.contains("CreateRoute")
+        (self.code == "InvalidParameterValue" && self.message.contains("CreateRoute"))
+            || self.code == "InvalidRoute.NotFound"
     }
 
     /// AssociateAddress before the address's asynchronous move to the ENI has landed.
     pub fn is_not_mapped(&self) -> bool {
         self.code == "InvalidParameterValue" && self.message.contains("not mapped")
+    }
+
+    /// An answer about EC2 or the network rather than about the request: throttling, 5xx, a
+    /// timeout, a lost connection. Sending the same thing again in pieces would not help.
+    pub fn is_transient(&self) -> bool {
+        let code = self.code.as_str();
+        THROTTLING.contains(&code)
+            || TRANSIENT.contains(&code)
+            || matches!(
+                code,
+                "Timeout"
+                    | "ConnectionError"
+                    | "MalformedResponse"
+                    | "Unknown"
+                    | "InternalError"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+                    | "Unavailable"
+            )
     }
 
     pub fn is_unauthorized(&self) -> bool {
@@ -63,8 +87,45 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteTable {
     pub id: String,
-    /// IPv4 destination → the ENI it points at (None: a gateway, NAT, peering … target).
+    /// IPv4 destination → the ENI it points at (None: a gateway, NAT, peering … target). Where a
+    /// table lists the same destination twice (a VGW-propagated route beside the static one), the
+    /// static route: it is the one ReplaceRoute changes and the one that wins in the VPC.
     pub routes: HashMap<Cidr, Option<String>>,
+}
+
+/// How a route came to be (`origin` in DescribeRouteTables).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteOrigin {
+    /// CreateRoute, CreateRouteTable (the local route), or not said.
+    Static,
+    /// EnableVgwRoutePropagation: learnt from a virtual private gateway.
+    Propagated,
+}
+
+impl RouteOrigin {
+    pub fn parse(origin: Option<&str>) -> RouteOrigin {
+        match origin {
+            Some("EnableVgwRoutePropagation") => RouteOrigin::Propagated,
+            _ => RouteOrigin::Static,
+        }
+    }
+}
+
+/// Builds a table's routes from `(destination, target, origin)` in the order EC2 lists them: a
+/// static route is never displaced by a propagated one with the same destination.
+pub fn route_map(
+    routes: impl IntoIterator<Item = (Cidr, Option<String>, RouteOrigin)>,
+) -> HashMap<Cidr, Option<String>> {
+    let mut map: HashMap<Cidr, (Option<String>, RouteOrigin)> = HashMap::new();
+    for (cidr, target, origin) in routes {
+        match map.get(&cidr) {
+            Some((_, RouteOrigin::Static)) if origin == RouteOrigin::Propagated => {}
+            _ => {
+                map.insert(cidr, (target, origin));
+            }
+        }
+    }
+    map.into_iter().map(|(cidr, (target, _))| (cidr, target)).collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,15 +169,28 @@ pub trait Ec2 {
     async fn describe_tagged_enis(&self, vhids: &[String]) -> ApiResult<TagMap>;
 }
 
-/// Connection and retry settings (design.md §6): a short connect timeout, throttling and 5xx
-/// retried with exponential backoff and jitter, and every call abandoned at the run's deadline.
+/// Connection and retry settings (design.md §6): a short connect timeout, throttling paced by a
+/// per-action limiter that follows EC2's answers, 5xx and transient errors retried with
+/// exponential backoff and jitter, and every call abandoned at the run's deadline.
 pub struct AwsEc2 {
     client: aws_sdk_ec2::Client,
     sdk: aws_config::SdkConfig,
     deadline: Instant,
     /// Tries per call in all (the first and the retries).
     max_attempts: u32,
+    /// Shared by every call of the run (and by `until`'s copies): EC2's buckets are per action,
+    /// not per call.
+    limiter: Rc<Limiter>,
 }
+
+/// EC2 refuses a request with more than this many filter values in all (`FilterLimitExceeded`).
+pub const MAX_FILTER_VALUES: usize = 200;
+/// CreateTags takes at most this many resource ids per call.
+const MAX_TAG_RESOURCES: usize = 1000;
+/// DescribeRouteTables pages hold at most 100 tables: a chunk of that size is one request.
+const ROUTE_TABLES_PER_CHUNK: usize = 100;
+/// A Describe that keeps answering with tokens is cut off here (the deadline usually is first).
+const MAX_PAGES: usize = 1000;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,13 +226,15 @@ impl AwsEc2 {
             sdk,
             deadline,
             max_attempts: attempts.max(1),
+            limiter: Rc::new(Limiter::new()),
         }
     }
 
-    /// Runs one EC2 call: retried on throttling, 5xx and transient connection errors with
-    /// exponential backoff and jitter (awsha's loop, not the SDK's, so the error reported is the
-    /// last one EC2 gave), and abandoned at the run's deadline whatever is in flight.
-    async fn bounded<T, E, F, Fut>(&self, call: F) -> ApiResult<T>
+    /// Runs one EC2 call of `action`: queued behind the action's limiter once EC2 has throttled it,
+    /// retried on throttling (paced by the limiter, not by a backoff of its own), on 5xx and on
+    /// transient errors (exponential backoff and jitter); awsha's loop, not the SDK's, so the error
+    /// reported is the last one EC2 gave. Abandoned at the run's deadline whatever is in flight.
+    async fn bounded<T, E, F, Fut>(&self, action: &'static str, call: F) -> ApiResult<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>>,
@@ -166,15 +242,25 @@ impl AwsEc2 {
     {
         let mut last: Option<ApiError> = None;
         for attempt in 1..=self.max_attempts {
-            let err = match tokio::time::timeout_at(self.deadline, call()).await {
-                Ok(Ok(v)) => return Ok(v),
+            let sent = async {
+                self.limiter.acquire(action).await;
+                call().await
+            };
+            let (err, throttled) = match tokio::time::timeout_at(self.deadline, sent).await {
+                Ok(Ok(v)) => {
+                    self.limiter.record(action, Answer::Accepted);
+                    return Ok(v);
+                }
                 Ok(Err(e)) => {
-                    let retry = is_retryable(&e);
+                    let class = classify(&e);
                     let err = api_error(e);
-                    if !retry {
+                    let throttled = class == Retry::Throttled;
+                    self.limiter
+                        .record(action, if throttled { Answer::Throttled } else { Answer::Other });
+                    if class == Retry::No {
                         return Err(err);
                     }
-                    err
+                    (err, throttled)
                 }
                 Err(_) => {
                     let mut message = "no answer before the run's deadline".to_string();
@@ -184,7 +270,8 @@ impl AwsEc2 {
                     return Err(ApiError::new("Timeout", message));
                 }
             };
-            let pause = backoff(attempt);
+            // A throttled call waits in the limiter's queue; anything else backs off.
+            let pause = if throttled { Duration::ZERO } else { backoff(attempt) };
             if attempt == self.max_attempts || Instant::now() + pause >= self.deadline {
                 let why = if attempt == self.max_attempts {
                     "attempts"
@@ -202,6 +289,40 @@ impl AwsEc2 {
         unreachable!("the loop returns on its last attempt")
     }
 
+    /// Every page of a Describe call: `call(token)` sends one request; pages may be short or
+    /// empty and still carry a token (ec2.md, account-scale facts), so only a missing token ends.
+    async fn all_pages<T, E, F, Fut>(&self, action: &'static str, call: F) -> ApiResult<Vec<T>>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        T: Paged,
+    {
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.bounded(action, || call(token.clone())).await?;
+            let next = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            pages.push(page);
+            match next {
+                None => return Ok(pages),
+                Some(t) if Some(&t) == token.as_ref() => {
+                    return Err(ApiError::new(
+                        "MalformedResponse",
+                        format!("{action} answered the same NextToken twice"),
+                    ));
+                }
+                Some(_) if pages.len() >= MAX_PAGES => {
+                    return Err(ApiError::new(
+                        "MalformedResponse",
+                        format!("{action} still had more after {MAX_PAGES} pages"),
+                    ));
+                }
+                Some(t) => token = Some(t),
+            }
+        }
+    }
+
     /// The same client with an earlier deadline: failover keeps time back for tagging.
     pub fn until(&self, deadline: Instant) -> AwsEc2 {
         AwsEc2 {
@@ -209,9 +330,40 @@ impl AwsEc2 {
             sdk: self.sdk.clone(),
             deadline,
             max_attempts: self.max_attempts,
+            limiter: self.limiter.clone(),
         }
     }
 }
+
+/// A Describe answer that may continue on another page.
+pub trait Paged {
+    fn next_token(&self) -> Option<&str>;
+}
+
+macro_rules! paged {
+    ($($output:ty),*) => {
+        $(impl Paged for $output {
+            fn next_token(&self) -> Option<&str> {
+                <$output>::next_token(self)
+            }
+        })*
+    };
+}
+
+paged!(
+    aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput,
+    aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput,
+    aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput
+);
+
+/// `values` in pieces that fit one request beside `others` filter values already in it.
+pub fn filter_chunks(values: &[String], others: usize, at_most: usize) -> Vec<&[String]> {
+    let size = MAX_FILTER_VALUES.saturating_sub(others).clamp(1, at_most.max(1));
+    values.chunks(size).collect()
+}
+
+/// Codes the AWS SDKs retry as transient although EC2 sends them with HTTP 400.
+const TRANSIENT: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
 
 /// Throttling codes EC2 answers with (the SDK's list, for the EC2 ones).
 const THROTTLING: &[&str] = &[
@@ -224,13 +376,27 @@ const THROTTLING: &[&str] = &[
     "SlowDown",
 ];
 
-fn is_retryable<E: ProvideErrorMetadata>(err: &SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> bool {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    No,
+    Throttled,
+    Transient,
+}
+
+fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> Retry {
     match err {
         SdkError::ServiceError(se) => {
-            se.raw().status().as_u16() >= 500 || se.err().code().is_some_and(|c| THROTTLING.contains(&c))
+            let code = se.err().code();
+            if code.is_some_and(|c| THROTTLING.contains(&c)) {
+                Retry::Throttled
+            } else if se.raw().status().as_u16() >= 500 || code.is_some_and(|c| TRANSIENT.contains(&c)) {
+                Retry::Transient
+            } else {
+                Retry::No
+            }
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        _ => false,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Retry::Transient,
+        _ => Retry::No,
     }
 }
 
@@ -293,29 +459,32 @@ impl AwsEc2 {
     /// (`UnauthorizedOperation` when denied). A Describe that simply answers counts as permitted.
     pub async fn dry_run(&self, call: &DryRun<'_>) -> ApiResult<()> {
         let c = &self.client;
+        let action = call.action().trim_start_matches("ec2:");
         let result = match call {
             DryRun::DescribeRegions => self
-                .bounded(|| c.describe_regions().dry_run(true).send())
+                .bounded(action, || c.describe_regions().dry_run(true).send())
                 .await
                 .map(|_| ()),
             DryRun::DescribeRouteTables => self
-                .bounded(|| c.describe_route_tables().dry_run(true).max_results(5).send())
+                .bounded(action, || c.describe_route_tables().dry_run(true).max_results(5).send())
                 .await
                 .map(|_| ()),
             DryRun::DescribeTags => self
-                .bounded(|| c.describe_tags().dry_run(true).max_results(5).send())
+                .bounded(action, || c.describe_tags().dry_run(true).max_results(5).send())
                 .await
                 .map(|_| ()),
             DryRun::DescribeAddresses => self
-                .bounded(|| c.describe_addresses().dry_run(true).send())
+                .bounded(action, || c.describe_addresses().dry_run(true).send())
                 .await
                 .map(|_| ()),
             DryRun::DescribeNetworkInterfaces => self
-                .bounded(|| c.describe_network_interfaces().dry_run(true).max_results(5).send())
+                .bounded(action, || {
+                    c.describe_network_interfaces().dry_run(true).max_results(5).send()
+                })
                 .await
                 .map(|_| ()),
             DryRun::ReplaceRoute { table, cidr, eni } => self
-                .bounded(|| {
+                .bounded(action, || {
                     c.replace_route()
                         .dry_run(true)
                         .route_table_id(*table)
@@ -326,7 +495,7 @@ impl AwsEc2 {
                 .await
                 .map(|_| ()),
             DryRun::CreateRoute { table, cidr, eni } => self
-                .bounded(|| {
+                .bounded(action, || {
                     c.create_route()
                         .dry_run(true)
                         .route_table_id(*table)
@@ -337,7 +506,7 @@ impl AwsEc2 {
                 .await
                 .map(|_| ()),
             DryRun::AssociateAddress { allocation, eni, ip } => self
-                .bounded(|| {
+                .bounded(action, || {
                     c.associate_address()
                         .dry_run(true)
                         .allocation_id(*allocation)
@@ -349,7 +518,7 @@ impl AwsEc2 {
                 .await
                 .map(|_| ()),
             DryRun::CreateTags { resources } => self
-                .bounded(|| {
+                .bounded(action, || {
                     c.create_tags()
                         .dry_run(true)
                         .set_resources(Some(resources.to_vec()))
@@ -432,7 +601,7 @@ impl Ec2 for AwsEc2 {
                 .allow_reassignment(true)
                 .send()
         };
-        self.bounded(call).await.map(|_| ())
+        self.bounded("AssignPrivateIpAddresses", call).await.map(|_| ())
     }
 
     async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
@@ -444,7 +613,7 @@ impl Ec2 for AwsEc2 {
                 .network_interface_id(eni)
                 .send()
         };
-        self.bounded(call).await.map(|_| ())
+        self.bounded("ReplaceRoute", call).await.map(|_| ())
     }
 
     async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
@@ -456,7 +625,7 @@ impl Ec2 for AwsEc2 {
                 .network_interface_id(eni)
                 .send()
         };
-        self.bounded(call).await.map(|_| ())
+        self.bounded("CreateRoute", call).await.map(|_| ())
     }
 
     async fn associate_address(&self, allocation: &str, eni: &str, ip: Ipv4Addr) -> ApiResult<()> {
@@ -469,10 +638,19 @@ impl Ec2 for AwsEc2 {
                 .allow_reassociation(true)
                 .send()
         };
-        self.bounded(call).await.map(|_| ())
+        self.bounded("AssociateAddress", call).await.map(|_| ())
     }
 
     async fn create_tags(&self, resources: &[String], tags: &[(&'static str, String)]) -> ApiResult<()> {
+        if resources.len() > MAX_TAG_RESOURCES {
+            return Err(ApiError::new(
+                "InvalidParameterValue",
+                format!(
+                    "{} resources in one CreateTags (at most {MAX_TAG_RESOURCES})",
+                    resources.len()
+                ),
+            ));
+        }
         let call = || {
             self.client
                 .create_tags()
@@ -484,95 +662,105 @@ impl Ec2 for AwsEc2 {
                 ))
                 .send()
         };
-        self.bounded(call).await.map(|_| ())
+        self.bounded("CreateTags", call).await.map(|_| ())
     }
 
     async fn describe_route_tables(&self, tables: &[String]) -> ApiResult<Vec<RouteTable>> {
         // A filter, not RouteTableIds: an unknown id is then just absent instead of failing the
         // whole call (and with it every other table's observation).
-        let call = || {
-            self.client
-                .describe_route_tables()
-                .filters(
-                    Filter::builder()
-                        .name("route-table-id")
-                        .set_values(Some(tables.to_vec()))
-                        .build(),
-                )
-                .send()
-        };
-        let out = self.bounded(call).await?;
-        Ok(out
-            .route_tables()
-            .iter()
-            .map(|t| RouteTable {
-                id: t.route_table_id().unwrap_or_default().to_string(),
-                routes: t
-                    .routes()
-                    .iter()
-                    .filter_map(|r| {
-                        let cidr = Cidr::parse(r.destination_cidr_block()?).ok()?;
-                        Some((cidr, r.network_interface_id().map(str::to_string)))
-                    })
-                    .collect(),
+        let chunk = |ids: Vec<String>| {
+            self.all_pages("DescribeRouteTables", move |token| {
+                self.client
+                    .describe_route_tables()
+                    .filters(
+                        Filter::builder()
+                            .name("route-table-id")
+                            .set_values(Some(ids.clone()))
+                            .build(),
+                    )
+                    .max_results(100)
+                    .set_next_token(token)
+                    .send()
             })
-            .collect())
+        };
+        let chunks = filter_chunks(tables, 0, ROUTE_TABLES_PER_CHUNK);
+        let mut out = Vec::new();
+        for pages in join_all(chunks.into_iter().map(|c| chunk(c.to_vec())).collect()).await {
+            for page in pages? {
+                out.extend(page.route_tables().iter().map(|t| RouteTable {
+                    id: t.route_table_id().unwrap_or_default().to_string(),
+                    routes: route_map(t.routes().iter().filter_map(|r| {
+                        let cidr = Cidr::parse(r.destination_cidr_block()?).ok()?;
+                        let origin = RouteOrigin::parse(r.origin().map(|o| o.as_str()));
+                        Some((cidr, r.network_interface_id().map(str::to_string), origin))
+                    })),
+                }));
+            }
+        }
+        Ok(out)
     }
 
     async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap> {
-        let call = || {
-            self.client
-                .describe_tags()
-                .filters(
-                    Filter::builder()
-                        .name("resource-id")
-                        .set_values(Some(resources.to_vec()))
-                        .build(),
-                )
-                .filters(
-                    Filter::builder()
-                        .name("key")
-                        .set_values(Some(crate::tags::ALL_KEYS.map(String::from).to_vec()))
-                        .build(),
-                )
-                .max_results(1000)
-                .send()
+        let keys: Vec<String> = crate::tags::ALL_KEYS.map(String::from).to_vec();
+        let chunk = |ids: Vec<String>| {
+            let keys = keys.clone();
+            self.all_pages("DescribeTags", move |token| {
+                self.client
+                    .describe_tags()
+                    .filters(
+                        Filter::builder()
+                            .name("resource-id")
+                            .set_values(Some(ids.clone()))
+                            .build(),
+                    )
+                    .filters(Filter::builder().name("key").set_values(Some(keys.clone())).build())
+                    .max_results(1000)
+                    .set_next_token(token)
+                    .send()
+            })
         };
-        let out = self.bounded(call).await?;
+        let chunks = filter_chunks(resources, keys.len(), usize::MAX);
         let mut map = TagMap::new();
-        for t in out.tags() {
-            if let (Some(r), Some(k)) = (t.resource_id(), t.key()) {
-                map.entry(r.to_string())
-                    .or_default()
-                    .insert(k.to_string(), t.value().unwrap_or_default().to_string());
+        for pages in join_all(chunks.into_iter().map(|c| chunk(c.to_vec())).collect()).await {
+            for page in pages? {
+                for t in page.tags() {
+                    if let (Some(r), Some(k)) = (t.resource_id(), t.key()) {
+                        map.entry(r.to_string())
+                            .or_default()
+                            .insert(k.to_string(), t.value().unwrap_or_default().to_string());
+                    }
+                }
             }
         }
         Ok(map)
     }
 
     async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>> {
-        // A filter for the same reason as in describe_route_tables.
-        let call = || {
-            self.client
-                .describe_addresses()
-                .filters(
-                    Filter::builder()
-                        .name("allocation-id")
-                        .set_values(Some(allocations.to_vec()))
-                        .build(),
-                )
-                .send()
+        // A filter for the same reason as in describe_route_tables. DescribeAddresses has no
+        // pages: it answers every match at once.
+        let chunk = |ids: Vec<String>| {
+            self.bounded("DescribeAddresses", move || {
+                self.client
+                    .describe_addresses()
+                    .filters(
+                        Filter::builder()
+                            .name("allocation-id")
+                            .set_values(Some(ids.clone()))
+                            .build(),
+                    )
+                    .send()
+            })
         };
-        let out = self.bounded(call).await?;
-        Ok(out
-            .addresses()
-            .iter()
-            .map(|a| Address {
+        let chunks = filter_chunks(allocations, 0, usize::MAX);
+        let mut out = Vec::new();
+        for answer in join_all(chunks.into_iter().map(|c| chunk(c.to_vec())).collect()).await {
+            out.extend(answer?.addresses().iter().map(|a| Address {
                 allocation: a.allocation_id().unwrap_or_default().to_string(),
                 eni: a.network_interface_id().map(str::to_string),
                 private_ip: a.private_ip_address().and_then(|ip| ip.parse().ok()),
-            })
-            .collect())
+            }));
+        }
+        Ok(out)
     }
 
     async fn describe_interfaces_with_ips(
@@ -580,65 +768,89 @@ impl Ec2 for AwsEc2 {
         ips: &[Ipv4Addr],
         subnets: &[String],
     ) -> ApiResult<Vec<NetworkInterface>> {
-        let call = || {
-            let mut req = self.client.describe_network_interfaces().filters(
-                Filter::builder()
-                    .name("addresses.private-ip-address")
-                    .set_values(Some(ips.iter().map(|i| i.to_string()).collect()))
-                    .build(),
-            );
-            if !subnets.is_empty() {
-                req = req.filters(
-                    Filter::builder()
-                        .name("subnet-id")
-                        .set_values(Some(subnets.to_vec()))
-                        .build(),
-                );
-            }
-            req.send()
-        };
-        let out = self.bounded(call).await?;
-        Ok(out
-            .network_interfaces()
-            .iter()
-            .map(|n| NetworkInterface {
-                id: n.network_interface_id().unwrap_or_default().to_string(),
-                instance: n.attachment().and_then(|a| a.instance_id()).map(str::to_string),
-                private_ips: n
-                    .private_ip_addresses()
-                    .iter()
-                    .filter_map(|p| p.private_ip_address()?.parse().ok())
-                    .collect(),
-                tags: n
-                    .tag_set()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-                    .collect(),
+        let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+        // Always paged (MaxResults): EC2 refuses an unpaginated DescribeNetworkInterfaces
+        // without one of a few filters, and subnet-id is absent when no subnet is known.
+        let chunk = |values: Vec<String>| {
+            self.all_pages("DescribeNetworkInterfaces", move |token| {
+                let mut req = self
+                    .client
+                    .describe_network_interfaces()
+                    .filters(
+                        Filter::builder()
+                            .name("addresses.private-ip-address")
+                            .set_values(Some(values.clone()))
+                            .build(),
+                    )
+                    .max_results(1000)
+                    .set_next_token(token);
+                if !subnets.is_empty() {
+                    req = req.filters(
+                        Filter::builder()
+                            .name("subnet-id")
+                            .set_values(Some(subnets.to_vec()))
+                            .build(),
+                    );
+                }
+                req.send()
             })
-            .collect())
+        };
+        let chunks = filter_chunks(&ips, subnets.len(), usize::MAX);
+        let mut out = Vec::new();
+        for pages in join_all(chunks.into_iter().map(|c| chunk(c.to_vec())).collect()).await {
+            for page in pages? {
+                out.extend(page.network_interfaces().iter().map(|n| {
+                    NetworkInterface {
+                        id: n.network_interface_id().unwrap_or_default().to_string(),
+                        instance: n.attachment().and_then(|a| a.instance_id()).map(str::to_string),
+                        private_ips: n
+                            .private_ip_addresses()
+                            .iter()
+                            .filter_map(|p| p.private_ip_address()?.parse().ok())
+                            .collect(),
+                        tags: n
+                            .tag_set()
+                            .iter()
+                            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                            .collect(),
+                    }
+                }));
+            }
+        }
+        Ok(out)
     }
 
     async fn describe_tagged_enis(&self, vhids: &[String]) -> ApiResult<TagMap> {
-        let call = || {
-            self.client
-                .describe_tags()
-                .filters(
-                    Filter::builder()
-                        .name("resource-type")
-                        .values("network-interface")
-                        .build(),
-                )
-                .filters(Filter::builder().name("key").values(crate::tags::VHID).build())
-                .filters(Filter::builder().name("value").set_values(Some(vhids.to_vec())).build())
-                .max_results(1000)
-                .send()
+        let chunk = |values: Vec<String>| {
+            self.all_pages("DescribeTags", move |token| {
+                self.client
+                    .describe_tags()
+                    .filters(
+                        Filter::builder()
+                            .name("resource-type")
+                            .values("network-interface")
+                            .build(),
+                    )
+                    .filters(Filter::builder().name("key").values(crate::tags::VHID).build())
+                    .filters(Filter::builder().name("value").set_values(Some(values.clone())).build())
+                    .max_results(1000)
+                    .set_next_token(token)
+                    .send()
+            })
         };
-        let out = self.bounded(call).await?;
-        let mut enis: Vec<String> = out
-            .tags()
-            .iter()
-            .filter_map(|t| t.resource_id().map(str::to_string))
-            .collect();
+        let mut enis: Vec<String> = Vec::new();
+        for pages in join_all(
+            filter_chunks(vhids, 2, usize::MAX)
+                .into_iter()
+                .map(|c| chunk(c.to_vec()))
+                .collect(),
+        )
+        .await
+        {
+            for page in pages? {
+                enis.extend(page.tags().iter().filter_map(|t| t.resource_id().map(str::to_string)));
+            }
+        }
         enis.sort();
         enis.dedup();
         if enis.is_empty() {
@@ -653,6 +865,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn filter_values_are_split_to_fit_ec2s_limit() {
+        let ids: Vec<String> = (0..450).map(|i| format!("rtb-{i:08x}")).collect();
+        let chunks = filter_chunks(&ids, 5, usize::MAX);
+        assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [195, 195, 60]);
+        assert_eq!(filter_chunks(&ids, 0, 100).len(), 5);
+        assert!(filter_chunks(&[], 5, usize::MAX).is_empty());
+        // Even a request full of other values sends one value at a time rather than none.
+        assert_eq!(filter_chunks(&ids[..2], 250, usize::MAX).len(), 2);
+    }
+
+    #[test]
+    fn a_propagated_route_never_hides_the_static_one() {
+        let c = Cidr::parse("0.0.0.0/0").unwrap();
+        let vgw = (c, None, RouteOrigin::Propagated);
+        let eni = (c, Some("eni-1".to_string()), RouteOrigin::Static);
+        assert_eq!(route_map([eni.clone(), vgw.clone()])[&c].as_deref(), Some("eni-1"));
+        assert_eq!(route_map([vgw.clone(), eni])[&c].as_deref(), Some("eni-1"));
+        assert_eq!(route_map([vgw])[&c], None);
+        assert_eq!(RouteOrigin::parse(Some("CreateRoute")), RouteOrigin::Static);
+    }
+
+    #[test]
     fn classifies_the_errors_failover_reacts_to() {
         let missing = ApiError::new(
             "InvalidParameterValue",
@@ -664,6 +898,7 @@ mod tests {
             "10.0.1.10 is not mapped to the interface eni-0123",
         );
         assert!(unmapped.is_not_mapped() && !unmapped.is_missing_route());
+        assert!(ApiError::new("InvalidRoute.NotFound", "no route").is_missing_route());
         assert!(ApiError::new("UnauthorizedOperation", "").is_unauthorized());
         assert_eq!(ApiError::new("Timeout", "").to_string(), "Timeout");
         assert_eq!(one_line("a\n  b\tc"), "a b c");

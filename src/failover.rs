@@ -14,7 +14,7 @@ use crate::report::{ActionReport, Report, Status};
 use crate::settings::Settings;
 use crate::tags::Stamp;
 use crate::timefmt::now_millis;
-use crate::{config, lock, log, node, plan, vhid};
+use crate::{config, lock, log, node, plan, throttle, vhid};
 
 pub struct Request<'a> {
     pub vhid: &'a str,
@@ -132,7 +132,7 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     let region = node::configured_region(&cfg, env);
     let me = match node::discover(&imds, &cfg, &facts, &interfaces, false, region).await {
         Ok(n) => n,
-        Err(e) => return Report::fail("failover", e),
+        Err(e) => return e.report("failover"),
     };
     report.instance = Some(me.instance.clone());
     for (key, eni) in &me.enis {
@@ -187,6 +187,12 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     // The moves stop a little before the deadline so that what did move still gets tagged: an
     // untagged change looks to the other node's reconcile like a change by nobody.
     let moves_until = tag_reserve(started, deadline);
+    warn_if_over_budget(
+        &mut report,
+        &vhid,
+        &plan,
+        moves_until.saturating_duration_since(started),
+    );
     let outcomes = apply::execute(&ec2.until(moves_until), &plan, actions.len(), moves_until).await;
     fill_actions(
         &mut report,
@@ -304,15 +310,43 @@ pub async fn tag_changed<E: Ec2>(
         return;
     }
     stamp.modified = now_millis();
-    if let Err(e) = ec2.create_tags(&resources, &stamp.to_tags()).await {
-        let msg = format!(
-            "{} {}: tagging {} failed: {e}",
-            report.command,
-            stamp.vhid,
-            resources.join(", ")
-        );
-        log::error(&msg);
-        report.vhid_notice("error", "tagging", &stamp.vhid, None, msg);
-        report.call_failed = true;
+    let refused = apply::tag_all(ec2, &resources, &stamp.to_tags()).await;
+    if refused.is_empty() {
+        return;
     }
+    let detail: Vec<String> = refused.iter().map(|(r, e)| format!("{r}: {e}")).collect();
+    let msg = format!(
+        "{} {}: tagging failed for {} of {} changed resources, which stay untagged (the other member's reconcile cannot tell who moved them): {}",
+        report.command,
+        stamp.vhid,
+        refused.len(),
+        resources.len(),
+        detail.join("; ")
+    );
+    log::error(&msg);
+    report.vhid_notice("error", "tagging", &stamp.vhid, None, msg);
+    report.call_failed = true;
+}
+
+/// Says before the moves start when they cannot all fit in `window` at EC2's documented default
+/// rates (issue 11: not only by timing out): a warning notice `budget:<vhid>` and a log line.
+pub fn warn_if_over_budget(report: &mut Report, vhid: &str, plan: &plan::Plan, window: std::time::Duration) {
+    let Some((action, calls, need)) = plan
+        .calls_per_action()
+        .into_iter()
+        .map(|(action, calls)| (action, calls, throttle::estimate(action, calls)))
+        .max_by_key(|(_, _, need)| *need)
+        .filter(|(_, _, need)| *need > window)
+    else {
+        return;
+    };
+    let (burst, refill) = throttle::default_bucket(action);
+    let msg = format!(
+        "{} {vhid}: {calls} {action} calls need about {} s at EC2's default rate (a burst of {burst}, then {refill} a second, shared with everything else in the account), but this run has {} s before its deadline: what does not fit is left to the next reconcile; raise --deadline (AWSHA_DEADLINE) for this many resources",
+        report.command,
+        need.as_secs(),
+        window.as_secs()
+    );
+    log::warn(&msg);
+    report.vhid_notice("warning", "budget", vhid, None, msg);
 }

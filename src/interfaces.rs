@@ -31,7 +31,7 @@ pub async fn interfaces(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> R
     let imds = AwsImds::new(deadline);
     let me = match node::discover(&imds, &cfg, &facts, &keys, true, node::configured_region(&cfg, env)).await {
         Ok(n) => n,
-        Err(e) => return Report::fail("interfaces", e),
+        Err(e) => return e.report("interfaces"),
     };
     let mut report = Report::new("interfaces");
     report.instance = Some(me.instance.clone());
@@ -116,7 +116,7 @@ pub async fn map_ip(
     .await
     {
         Ok(n) => n,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.message),
     };
     let local = match me.enis.get(&key) {
         Some(Ok(eni)) => match eni.subnet_cidr {

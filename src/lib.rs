@@ -25,6 +25,7 @@ pub mod report;
 pub mod settings;
 pub mod status;
 pub mod tags;
+pub mod throttle;
 pub mod timefmt;
 pub mod util;
 pub mod validate;

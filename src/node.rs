@@ -49,7 +49,7 @@ pub async fn discover<I: Imds>(
     interfaces: &[String],
     full: bool,
     region: Option<String>,
-) -> Result<Node, String> {
+) -> Result<Node, DiscoveryError> {
     let lookups = interfaces.iter().map(|key| async move {
         let iface = cfg
             .interface(key)
@@ -71,11 +71,36 @@ pub async fn discover<I: Imds>(
         }
     };
     let (instance, region, enis) = tokio::join!(imds::instance_id(imds), region_lookup, join_all(lookups.collect()));
+    let instance = instance.map_err(|message| DiscoveryError {
+        instance: None,
+        message,
+    })?;
+    let region = region.map_err(|message| DiscoveryError {
+        instance: Some(instance.clone()),
+        message,
+    })?;
     Ok(Node {
-        instance: instance?,
-        region: region?,
+        instance,
+        region,
         enis: interfaces.iter().cloned().zip(enis).collect(),
     })
+}
+
+/// Why this node could not be discovered, with its instance id when IMDS gave that much: a report
+/// carries `instance` whenever the run learnt it (design.md §10.1).
+#[derive(Debug)]
+pub struct DiscoveryError {
+    pub instance: Option<String>,
+    pub message: String,
+}
+
+impl DiscoveryError {
+    /// The exit-2 report of `command` for this error.
+    pub fn report(self, command: &'static str) -> crate::report::Report {
+        let mut r = crate::report::Report::fail(command, self.message);
+        r.instance = self.instance;
+        r
+    }
 }
 
 /// This node's priority for a VIP: the running values from ifconfig (maintenance mode shows

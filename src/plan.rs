@@ -120,6 +120,15 @@ pub fn plan(actions: &[&Action], enis: &HashMap<String, Result<String, String>>)
 }
 
 impl Plan {
+    /// How many calls of each EC2 action the plan makes (before retries and fallbacks).
+    pub fn calls_per_action(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("AssignPrivateIpAddresses", self.assigns.len()),
+            ("ReplaceRoute", self.routes.len()),
+            ("AssociateAddress", self.eips.len()),
+        ]
+    }
+
     /// The calls in execution order, grouped: every call of a group runs at the same time.
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
         let mut first: Vec<String> = Vec::new();

@@ -80,6 +80,25 @@ pub struct Observation {
     pub holders: Result<HashMap<Ipv4Addr, NetworkInterface>, String>,
     /// DescribeNetworkInterfaces was not permitted: holders were inferred from awsha tags.
     pub holders_by_tags: bool,
+    /// The instances of this pair (design.md §10.1): this node and every instance named by the
+    /// awsha tags of the route tables and Elastic IPs this node's config.xml lists. Another pfSense
+    /// pair in the account uses the same VHID names, so only these may be a last writer found by
+    /// the account-wide tag search.
+    pub members: BTreeSet<String>,
+}
+
+/// Every route table and Elastic IP allocation of `actions` (the whole config's valid rows): their
+/// tags name the members of this pair.
+pub fn pair_resources(actions: &[Action]) -> Vec<String> {
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for a in actions {
+        match &a.kind {
+            ActionKind::Route { table, .. } => out.insert(table.clone()),
+            ActionKind::Eip { allocation, .. } => out.insert(allocation.clone()),
+            ActionKind::Ip { .. } => false,
+        };
+    }
+    out.into_iter().collect()
 }
 
 /// One action compared with AWS.
@@ -93,16 +112,18 @@ pub struct Compared {
     pub writer: Option<Stamp>,
 }
 
-/// `me`: this node's instance id (to tell its own tags from the other member's).
+/// `me`: this node's instance id (to tell its own tags from the other member's); `pair`: the
+/// resources whose tags name this pair's members (`pair_resources`), read in the same DescribeTags.
 pub async fn observe<E: Ec2>(
     ec2: &E,
     actions: &[&Action],
+    pair: &[String],
     enis: &HashMap<String, Result<Eni, String>>,
     me: &str,
 ) -> Observation {
     let mut tables: BTreeSet<String> = BTreeSet::new();
     let mut allocations: BTreeSet<String> = BTreeSet::new();
-    let mut tagged: BTreeSet<String> = BTreeSet::new();
+    let mut tagged: BTreeSet<String> = pair.iter().cloned().collect();
     for a in actions {
         match &a.kind {
             ActionKind::Route { table, .. } => {
@@ -150,6 +171,13 @@ pub async fn observe<E: Ec2>(
         }
     };
     let (tables, tags, addresses) = tokio::join!(tables_call, tags_call, addresses_call);
+    let mut members: BTreeSet<String> = BTreeSet::from([me.to_string()]);
+    if let Ok(t) = &tags {
+        members.extend(
+            pair.iter()
+                .filter_map(|r| t.get(r)?.get(crate::tags::INSTANCE).cloned()),
+        );
+    }
 
     // Only a drifted address needs its holder found: one more call, and only then.
     let drifted: Vec<(Ipv4Addr, &str)> = actions
@@ -187,7 +215,11 @@ pub async fn observe<E: Ec2>(
             }
             Err(e) if e.is_unauthorized() => {
                 holders_by_tags = true;
-                holders_from_tags(ec2, &drifted, me).await
+                match &tags {
+                    Ok(_) => holders_from_tags(ec2, &drifted, &members, me).await,
+                    // Without the pair's tags nobody can be told apart from another pair.
+                    Err(e) => Err(format!("the holder cannot be found: {e}")),
+                }
             }
             Err(e) => Err(format!("DescribeNetworkInterfaces: {e}")),
         }
@@ -198,14 +230,18 @@ pub async fn observe<E: Ec2>(
         addresses,
         holders,
         holders_by_tags,
+        members,
     }
 }
 
 /// Without DescribeNetworkInterfaces (design.md §6.1 step 1): the holder of a drifted address is
-/// taken to be the newest awsha-tagged ENI of another instance with the same `awsha:vhid`.
+/// taken to be the newest awsha-tagged ENI of another member of this pair with the same
+/// `awsha:vhid`. ENIs of instances outside the pair are ignored (§10.1): the holder is then
+/// unknown, and the drift is repaired without a split-brain entry.
 async fn holders_from_tags<E: Ec2>(
     ec2: &E,
     drifted: &[(Ipv4Addr, &str)],
+    members: &BTreeSet<String>,
     me: &str,
 ) -> Result<HashMap<Ipv4Addr, NetworkInterface>, String> {
     let mut vhids: Vec<String> = drifted.iter().map(|(_, v)| v.to_string()).collect();
@@ -220,7 +256,7 @@ async fn holders_from_tags<E: Ec2>(
         let newest = tagged
             .iter()
             .filter_map(|(eni, tags)| Some((eni, tags, Stamp::from_tags(tags)?)))
-            .filter(|(_, _, st)| st.vhid == *vhid && st.instance != me)
+            .filter(|(_, _, st)| st.vhid == *vhid && st.instance != me && members.contains(&st.instance))
             .max_by_key(|(_, _, st)| st.modified);
         if let Some((eni, tags, st)) = newest {
             out.insert(
@@ -482,11 +518,11 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
     .await
     {
         Ok(n) => n,
-        Err(e) => return Report::fail("reconcile", e),
+        Err(e) => return e.report("reconcile"),
     };
     report.instance = Some(me.instance.clone());
     let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
-    let obs = observe(&ec2, &actions, &me.enis, &me.instance).await;
+    let obs = observe(&ec2, &actions, &pair_resources(&v.actions), &me.enis, &me.instance).await;
     if obs.holders_by_tags {
         report.notice(
             "info",
@@ -626,17 +662,23 @@ impl Run<'_> {
             }
         }
 
-        // Split brains are reported once the outcome is known: a reclaim that was skipped or
-        // failed is not a reclaim.
+        // Split brains are reported once the outcome is known (design.md §10.1): reclaimed,
+        // planned (dry run) or failed. A reclaim skipped before it was tried (a failover holds the
+        // VHID, or this node is no longer MASTER) is that run's to settle.
         for r in &repairs {
-            if let (Verdict::Reclaim, Some(w)) = (&r.verdict, &r.writer)
-                && matches!(lines[r.line].status, Status::Changed | Status::Planned)
-            {
-                split_brain(report, &vhid, &lines[r.line].resource, w, &prio, true, self.dry_run);
-            }
+            let Some(w) = r.writer.as_ref().filter(|_| r.verdict == Verdict::Reclaim) else {
+                continue;
+            };
+            let resolution = match lines[r.line].status {
+                Status::Changed => Resolution::Reclaimed,
+                Status::Planned => Resolution::Planned,
+                Status::Failed => Resolution::Failed,
+                _ => continue,
+            };
+            split_brain(report, &vhid, &lines[r.line].resource, w, &prio, resolution);
         }
         for (i, w) in &deferred {
-            split_brain(report, &vhid, &lines[*i].resource, w, &prio, false, self.dry_run);
+            split_brain(report, &vhid, &lines[*i].resource, w, &prio, Resolution::Deferred);
         }
         for line in lines.iter().filter(|l| l.status == Status::Failed) {
             report.notice_failed(line);
@@ -676,7 +718,9 @@ impl Run<'_> {
     ) {
         let subset: Vec<&Action> = repairs.iter().map(|r| mine[r.line]).collect();
         let p = plan::plan(&subset, &self.me.eni_ids());
-        let moves_until = failover::tag_reserve(Instant::now(), self.deadline);
+        let now = Instant::now();
+        let moves_until = failover::tag_reserve(now, self.deadline);
+        failover::warn_if_over_budget(report, vhid, &p, moves_until.saturating_duration_since(now));
         let outcomes = apply::execute(&self.ec2.until(moves_until), &p, subset.len(), moves_until).await;
         for (k, r) in repairs.iter().enumerate() {
             let line = &mut lines[r.line];
@@ -729,15 +773,27 @@ impl Run<'_> {
     }
 }
 
-fn split_brain(
-    report: &mut Report,
-    vhid: &str,
-    resource: &str,
-    w: &Stamp,
-    me: &Priority,
-    reclaim: bool,
-    dry_run: bool,
-) {
+/// How a split brain was settled (`resolution` in the report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resolution {
+    Reclaimed,
+    Planned,
+    Failed,
+    Deferred,
+}
+
+impl Resolution {
+    fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Reclaimed => "reclaimed",
+            Resolution::Planned => "planned",
+            Resolution::Failed => "failed",
+            Resolution::Deferred => "deferred",
+        }
+    }
+}
+
+fn split_brain(report: &mut Report, vhid: &str, resource: &str, w: &Stamp, me: &Priority, resolution: Resolution) {
     let at = format_rfc3339_millis(w.modified);
     report.split_brain.push(SplitBrain {
         vhid: vhid.to_string(),
@@ -746,9 +802,9 @@ fn split_brain(
         advbase: w.advbase,
         advskew: w.advskew,
         at: at.clone(),
-        resolution: if reclaim { "reclaimed" } else { "deferred" },
+        resolution: resolution.as_str(),
     });
-    let msg = if reclaim {
+    let msg = if resolution != Resolution::Deferred {
         format!(
             "split brain on {vhid}: {} (advbase {} advskew {}) took {resource} at {at} while this node (advbase {} advskew {}) is MASTER; it has lower priority, so {}",
             w.instance,
@@ -756,10 +812,10 @@ fn split_brain(
             w.advskew,
             me.advbase,
             me.advskew,
-            if dry_run {
-                "it would be reclaimed (dry run)"
-            } else {
-                "this node reclaims it"
+            match resolution {
+                Resolution::Planned => "it would be reclaimed (dry run)",
+                Resolution::Failed => "this node tried to reclaim it and failed (see the action's error)",
+                _ => "this node reclaimed it",
             }
         )
     } else {

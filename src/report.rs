@@ -97,7 +97,7 @@ pub struct SplitBrain {
     pub advbase: u32,
     pub advskew: u32,
     pub at: String,
-    /// `reclaimed` or `deferred`.
+    /// `reclaimed`, `deferred`, `failed` or `planned` (design.md §10.1).
     pub resolution: &'static str,
 }
 

@@ -8,7 +8,7 @@ use crate::config::{self, Action, PfConfig};
 use crate::ec2::AwsEc2;
 use crate::host::{CarpState, Host, Ifconfig};
 use crate::imds::AwsImds;
-use crate::reconcile::{compare, named_vhids, observe};
+use crate::reconcile::{compare, named_vhids, observe, pair_resources};
 use crate::report::{ActionReport, Report, Status};
 use crate::settings::Settings;
 use crate::timefmt::format_rfc3339_millis;
@@ -53,11 +53,11 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
     .await
     {
         Ok(n) => n,
-        Err(e) => return Report::fail("status", e),
+        Err(e) => return e.report("status"),
     };
     report.instance = Some(me.instance.clone());
     let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
-    let obs = observe(&ec2, &actions, &me.enis, &me.instance).await;
+    let obs = observe(&ec2, &actions, &pair_resources(&v.actions), &me.enis, &me.instance).await;
     report.text.push(format!(
         "awsha status on {} (reconcile {}; in sync = points here exactly when this node is MASTER)",
         me.instance,
