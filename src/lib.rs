@@ -6,27 +6,13 @@
 //! `host` (ifconfig), `imds`, `ec2` (the edges, as traits), `plan`/`apply`/`tags` (the core), one
 //! module per command, and `report` (JSON and text).
 
-pub mod apply;
+pub mod aws;
+pub mod base;
 pub mod cli;
-pub mod config;
-pub mod doctor;
-pub mod ec2;
-pub mod failover;
-pub mod host;
-pub mod imds;
-pub mod interfaces;
-pub mod lock;
+pub mod commands;
+pub mod core;
 pub mod log;
-pub mod net;
-pub mod node;
-pub mod plan;
-pub mod reconcile;
+pub mod pfsense;
 pub mod report;
 pub mod settings;
-pub mod status;
-pub mod tags;
-pub mod throttle;
-pub mod timefmt;
 pub mod util;
-pub mod validate;
-pub mod vhid;

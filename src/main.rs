@@ -4,8 +4,9 @@
 use clap::Parser;
 
 use awsha::cli::{self, Cli, Command};
+use awsha::commands::{doctor, failover, interfaces, reconcile, status, validate};
 use awsha::report::Report;
-use awsha::{doctor, failover, interfaces, log, reconcile, settings, status, validate};
+use awsha::{log, settings};
 
 fn main() {
     // args_os: an argument that is not UTF-8 is clap's error to report, not a panic.

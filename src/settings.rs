@@ -55,7 +55,7 @@ fn seconds(text: &str, name: &str) -> Result<Duration, String> {
         Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
         _ => Err(format!(
             "{name}: \"{}\" is not a number of seconds (0 to 86400)",
-            crate::config::shorten(text)
+            crate::pfsense::config::shorten(text)
         )),
     }
 }

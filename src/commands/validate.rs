@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::config::{self, PfConfig};
+use crate::pfsense::config::{self, PfConfig};
 use crate::report::Report;
 use crate::settings::Settings;
 

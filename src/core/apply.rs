@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::ec2::{ApiError, Ec2};
-use crate::plan::{EipStep, Plan, RouteStep};
+use crate::aws::ec2::{ApiError, Ec2};
+use crate::core::plan::{EipStep, Plan, RouteStep};
 use crate::util::join_all;
 
 /// What happened to one action.
@@ -198,8 +198,8 @@ async fn associate<E: Ec2>(ec2: &E, step: &EipStep, just_assigned: bool, deadlin
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::ec2::{Address, ApiResult, NetworkInterface, RouteTable, TagMap};
-    use crate::net::Cidr;
+    use crate::aws::ec2::{Address, ApiResult, NetworkInterface, RouteTable, TagMap};
+    use crate::base::net::Cidr;
     use std::cell::RefCell;
     use std::net::Ipv4Addr;
 
@@ -273,14 +273,14 @@ pub(crate) mod tests {
     }
 
     fn sample_plan() -> (Plan, usize) {
-        let cfg = crate::config::tests::sample();
-        let v = crate::config::validate(&cfg);
-        let wan: Vec<&crate::config::Action> = v.actions.iter().filter(|a| a.vhid == "wan@1").collect();
+        let cfg = crate::pfsense::config::tests::sample();
+        let v = crate::pfsense::config::validate(&cfg);
+        let wan: Vec<&crate::pfsense::config::Action> = v.actions.iter().filter(|a| a.vhid == "wan@1").collect();
         let enis = std::collections::HashMap::from([
             ("wan".to_string(), Ok("eni-0aaaaaaaaaaaaaaa1".to_string())),
             ("lan".to_string(), Ok("eni-0bbbbbbbbbbbbbbb2".to_string())),
         ]);
-        (crate::plan::plan(&wan, &enis), wan.len())
+        (crate::core::plan::plan(&wan, &enis), wan.len())
     }
 
     fn run<F: Future>(f: F) -> F::Output {

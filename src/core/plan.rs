@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 
-use crate::config::{Action, ActionKind};
-use crate::net::Cidr;
+use crate::base::net::Cidr;
+use crate::pfsense::config::{Action, ActionKind};
 
 /// All addresses of one ENI, moved in one call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,7 +168,7 @@ impl Plan {
                 vec![format!(
                     "CreateTags Resources=[{}] Tags=[{}]",
                     resources.join(","),
-                    crate::tags::ALL_KEYS.join(",")
+                    crate::core::tags::ALL_KEYS.join(",")
                 )],
             ));
         }
@@ -203,7 +203,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Tab, tests::sample, validate};
+    use crate::pfsense::config::{Tab, tests::sample, validate};
 
     fn enis() -> HashMap<String, Result<String, String>> {
         HashMap::from([

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::timefmt::{Millis, format_rfc3339_millis, parse_rfc3339};
-use crate::vhid::file_stem;
+use crate::base::time::{Millis, format_rfc3339_millis, parse_rfc3339};
+use crate::pfsense::vhid::file_stem;
 
 /// Held while a process acts for a VHID; the kernel drops it when the process exits or dies, so a
 /// crash never blocks the next run.

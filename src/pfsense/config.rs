@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::net::{Cidr, parse_ipv4};
-use crate::vhid;
+use crate::base::net::{Cidr, parse_ipv4};
+use crate::pfsense::vhid;
 
 /// Real configs run to a few MB; anything this large is not a pfSense config.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;

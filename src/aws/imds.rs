@@ -8,8 +8,8 @@ use std::time::Duration;
 use aws_config::imds::client::error::ImdsError;
 use tokio::time::Instant;
 
-use crate::config::{is_eni_id, is_instance_id};
-use crate::net::{Cidr, parse_ipv4};
+use crate::base::net::{Cidr, parse_ipv4};
+use crate::pfsense::config::{is_eni_id, is_instance_id};
 
 /// One read of an IMDS path: `Ok(None)` is a 404 (the path does not exist for this instance).
 #[allow(async_fn_in_trait)]
@@ -120,14 +120,14 @@ pub async fn instance_id<I: Imds>(imds: &I) -> Result<String, String> {
     } else {
         Err(format!(
             "IMDS meta-data/instance-id: \"{}\" is not an instance id",
-            crate::config::shorten(&id)
+            crate::pfsense::config::shorten(&id)
         ))
     }
 }
 
 pub async fn region<I: Imds>(imds: &I) -> Result<String, String> {
     let region = required(imds, "meta-data/placement/region").await?;
-    crate::config::check_region(&region).map_err(|e| format!("IMDS meta-data/placement/region: {e}"))?;
+    crate::pfsense::config::check_region(&region).map_err(|e| format!("IMDS meta-data/placement/region: {e}"))?;
     Ok(region)
 }
 
@@ -141,7 +141,7 @@ pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> Result<Eni, String
         Some(id) => {
             return Err(format!(
                 "IMDS {id_path}: \"{}\" is not an ENI id",
-                crate::config::shorten(&id)
+                crate::pfsense::config::shorten(&id)
             ));
         }
         None => {

@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use crate::config::PfConfig;
-use crate::host::HostFacts;
-use crate::imds::{self, Eni, Imds};
-use crate::tags::Priority;
+use crate::aws::imds::{self, Eni, Imds};
+use crate::core::tags::Priority;
+use crate::pfsense::config::PfConfig;
+use crate::pfsense::ifconfig::HostFacts;
 use crate::util::join_all;
 
 pub struct Node {

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use crate::timefmt::{Millis, format_rfc3339_millis, parse_rfc3339};
+use crate::base::time::{Millis, format_rfc3339_millis, parse_rfc3339};
 
 pub const MODIFIED: &str = "awsha:modified";
 pub const ADVBASE: &str = "awsha:advbase";

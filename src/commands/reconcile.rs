@@ -12,15 +12,15 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::config::{Action, ActionKind, PfConfig, Validated};
-use crate::ec2::{Address, AwsEc2, Ec2, NetworkInterface, RouteTable, TagMap};
-use crate::host::{CarpState, Host, HostFacts, Ifconfig};
-use crate::imds::{AwsImds, Eni};
+use crate::aws::ec2::{Address, AwsEc2, Ec2, NetworkInterface, RouteTable, TagMap};
+use crate::aws::imds::{AwsImds, Eni};
+use crate::base::time::{Millis, format_rfc3339_millis, now_millis};
+use crate::core::tags::{Priority, Stamp};
+use crate::pfsense::config::{Action, ActionKind, PfConfig, Validated};
+use crate::pfsense::ifconfig::{CarpState, Host, HostFacts, Ifconfig};
 use crate::report::{ActionReport, Report, SplitBrain, Status};
 use crate::settings::Settings;
-use crate::tags::{Priority, Stamp};
-use crate::timefmt::{Millis, format_rfc3339_millis, now_millis};
-use crate::{apply, config, failover, lock, log, node, plan};
+use crate::{commands::failover, core::apply, core::node, core::plan, log, pfsense::config, pfsense::run_dir};
 
 /// What §6.1 decides for one action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,7 +175,7 @@ pub async fn observe<E: Ec2>(
     if let Ok(t) = &tags {
         members.extend(
             pair.iter()
-                .filter_map(|r| t.get(r)?.get(crate::tags::INSTANCE).cloned()),
+                .filter_map(|r| t.get(r)?.get(crate::core::tags::INSTANCE).cloned()),
         );
     }
 
@@ -413,7 +413,7 @@ pub fn named_vhids(cfg: &PfConfig, v: &Validated, facts: &HostFacts) -> Vec<(usi
 
 /// T of §6.1: the takeover marker, else the newest change this node tagged for the VHID.
 fn takeover_time(s: &Settings, vhid: &str, me: &str, obs: &Observation) -> Option<Millis> {
-    lock::read_takeover(&s.run_dir, vhid).or_else(|| {
+    run_dir::read_takeover(&s.run_dir, vhid).or_else(|| {
         let tags = obs.tags.as_ref().ok()?;
         tags.values()
             .filter_map(Stamp::from_tags)
@@ -689,8 +689,8 @@ impl Run<'_> {
 
     /// Repairs only under the VHID's lock (a running failover owns it) and only while still
     /// MASTER (re-read now, not at the start of the run).
-    fn may_repair(&self, vhid: &str, vip: usize) -> Result<lock::VhidLock, String> {
-        let held = lock::try_lock(&self.s.run_dir, vhid)?.ok_or("a failover of this VHID is running")?;
+    fn may_repair(&self, vhid: &str, vip: usize) -> Result<run_dir::VhidLock, String> {
+        let held = run_dir::try_lock(&self.s.run_dir, vhid)?.ok_or("a failover of this VHID is running")?;
         let v = &self.cfg.vips[vip];
         let device = self
             .cfg

@@ -4,12 +4,12 @@
 //! `<DESCR>@<vhid>`; operators type `wan@1`. All resolve to one `<virtualip><vip>` of mode carp
 //! (rules: reference/pfsense.md §8).
 
-use crate::config::{CarpVip, PfConfig};
+use crate::pfsense::config::{CarpVip, PfConfig};
 
 /// The index into `cfg.vips` of the CARP VIP that `text` names, or an error that says what exists.
 pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
     let input = text.trim().trim_start_matches('$');
-    let shown = crate::config::shorten(text);
+    let shown = crate::pfsense::config::shorten(text);
     if let Some(uniqid) = input.strip_prefix("_vip") {
         return cfg
             .vips
@@ -34,14 +34,14 @@ pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
                 .ok_or_else(|| {
                     format!(
                         "\"{shown}\": no interface in config.xml uses device {}{}",
-                        crate::config::shorten(right),
+                        crate::pfsense::config::shorten(right),
                         known(cfg)
                     )
                 })?;
             (key, left)
         }
         (false, true) => {
-            let by = |f: &dyn Fn(&crate::config::Interface) -> bool| cfg.interfaces.iter().find(|i| f(i));
+            let by = |f: &dyn Fn(&crate::pfsense::config::Interface) -> bool| cfg.interfaces.iter().find(|i| f(i));
             let key = by(&|i| i.key.eq_ignore_ascii_case(left))
                 .or_else(|| by(&|i| !i.descr.is_empty() && i.descr.eq_ignore_ascii_case(left)))
                 .or_else(|| by(&|i| !i.device.is_empty() && i.device.eq_ignore_ascii_case(left)))
@@ -49,7 +49,7 @@ pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
                 .ok_or_else(|| {
                     format!(
                         "\"{shown}\": no interface is named {}{}",
-                        crate::config::shorten(left),
+                        crate::pfsense::config::shorten(left),
                         known(cfg)
                     )
                 })?;
@@ -81,7 +81,7 @@ fn known(cfg: &PfConfig) -> String {
 }
 
 fn describe(v: &CarpVip) -> String {
-    use crate::config::shorten;
+    use crate::pfsense::config::shorten;
     if v.descr.is_empty() {
         format!("{} = {}", shorten(&v.canonical()), shorten(&v.subnet))
     } else {
@@ -102,7 +102,7 @@ pub fn file_stem(canonical: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::sample;
+    use crate::pfsense::config::tests::sample;
 
     #[test]
     fn resolves_every_accepted_form() {

@@ -4,15 +4,15 @@
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::config::{self, Action, PfConfig};
-use crate::ec2::AwsEc2;
-use crate::host::{CarpState, Host, Ifconfig};
-use crate::imds::AwsImds;
-use crate::reconcile::{compare, named_vhids, observe, pair_resources};
+use crate::aws::ec2::AwsEc2;
+use crate::aws::imds::AwsImds;
+use crate::base::time::format_rfc3339_millis;
+use crate::commands::reconcile::{compare, named_vhids, observe, pair_resources};
+use crate::pfsense::config::{self, Action, PfConfig};
+use crate::pfsense::ifconfig::{CarpState, Host, Ifconfig};
 use crate::report::{ActionReport, Report, Status};
 use crate::settings::Settings;
-use crate::timefmt::format_rfc3339_millis;
-use crate::{failover, node, plan};
+use crate::{commands::failover, core::node, core::plan};
 
 pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
     let deadline = Instant::now() + s.deadline;

@@ -10,16 +10,16 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::config::{self, Action, ActionKind, PfConfig};
-use crate::ec2::{AwsEc2, DryRun, Ec2};
-use crate::host::{CarpState, Host, HostFacts, Ifconfig};
-use crate::imds::{self, AwsImds, Eni};
-use crate::net::Cidr;
+use crate::aws::ec2::{AwsEc2, DryRun, Ec2};
+use crate::aws::imds::{self, AwsImds, Eni};
+use crate::base::net::Cidr;
+use crate::base::time::{format_rfc3339_millis, to_millis};
+use crate::pfsense::config::{self, Action, ActionKind, PfConfig};
+use crate::pfsense::ifconfig::{CarpState, Host, HostFacts, Ifconfig};
 use crate::report::Report;
 use crate::settings::Settings;
-use crate::timefmt::{format_rfc3339_millis, to_millis};
 use crate::util::join_all;
-use crate::{failover, node};
+use crate::{commands::failover, core::node};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
@@ -324,7 +324,7 @@ async fn reach(url: &str) -> Check {
             hint,
         );
     };
-    match tokio::time::timeout(crate::ec2::CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+    match tokio::time::timeout(crate::aws::ec2::CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => check(
             "endpoint",
             Level::Ok,
@@ -345,7 +345,7 @@ async fn reach(url: &str) -> Check {
             Level::Fail,
             format!(
                 "{url} ({addr}): no connection within {} s",
-                crate::ec2::CONNECT_TIMEOUT.as_secs()
+                crate::aws::ec2::CONNECT_TIMEOUT.as_secs()
             ),
             hint,
         ),
@@ -639,7 +639,7 @@ async fn permission_checks(
 /// A DryRun answer about the resource's state rather than the caller's permission: the route to
 /// create exists already, the route to replace is missing, the private IP is not on the ENI yet
 /// (the standby's Elastic IP probe), or the address is associated elsewhere.
-fn refused_for_state(e: &crate::ec2::ApiError) -> bool {
+fn refused_for_state(e: &crate::aws::ec2::ApiError) -> bool {
     e.code == "RouteAlreadyExists"
         || e.code == "Resource.AlreadyAssociated"
         || e.is_not_mapped()

@@ -14,8 +14,8 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, Tag};
 use tokio::time::Instant;
 
-use crate::net::Cidr;
-use crate::throttle::{Answer, Limiter};
+use crate::aws::throttle::{Answer, Limiter};
+use crate::base::net::Cidr;
 use crate::util::join_all;
 
 /// An EC2 failure as the report shows it: `InvalidRouteTableID.NotFound: …`.
@@ -522,7 +522,7 @@ impl AwsEc2 {
                     c.create_tags()
                         .dry_run(true)
                         .set_resources(Some(resources.to_vec()))
-                        .tags(Tag::builder().key(crate::tags::VHID).value("doctor").build())
+                        .tags(Tag::builder().key(crate::core::tags::VHID).value("doctor").build())
                         .send()
                 })
                 .await
@@ -701,7 +701,7 @@ impl Ec2 for AwsEc2 {
     }
 
     async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap> {
-        let keys: Vec<String> = crate::tags::ALL_KEYS.map(String::from).to_vec();
+        let keys: Vec<String> = crate::core::tags::ALL_KEYS.map(String::from).to_vec();
         let chunk = |ids: Vec<String>| {
             let keys = keys.clone();
             self.all_pages("DescribeTags", move |token| {
@@ -831,7 +831,7 @@ impl Ec2 for AwsEc2 {
                             .values("network-interface")
                             .build(),
                     )
-                    .filters(Filter::builder().name("key").values(crate::tags::VHID).build())
+                    .filters(Filter::builder().name("key").values(crate::core::tags::VHID).build())
                     .filters(Filter::builder().name("value").set_values(Some(values.clone())).build())
                     .max_results(1000)
                     .set_next_token(token)

@@ -4,11 +4,11 @@
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::config::PfConfig;
-use crate::host::{Host, Ifconfig};
-use crate::imds::AwsImds;
-use crate::net::{Cidr, parse_ipv4};
-use crate::node;
+use crate::aws::imds::AwsImds;
+use crate::base::net::{Cidr, parse_ipv4};
+use crate::core::node;
+use crate::pfsense::config::PfConfig;
+use crate::pfsense::ifconfig::{Host, Ifconfig};
 use crate::report::Report;
 use crate::settings::Settings;
 
@@ -91,7 +91,7 @@ pub async fn map_ip(
     if cfg.interface(&key).is_none() {
         return fail(format!(
             "--interface: \"{}\" is not an interface in {}",
-            crate::config::shorten(interface),
+            crate::pfsense::config::shorten(interface),
             cfg.path.display()
         ));
     }

@@ -5,16 +5,16 @@ use std::collections::HashMap;
 
 use tokio::time::Instant;
 
-use crate::apply::{self, Outcome};
-use crate::config::{Action, PfConfig, Problem};
-use crate::ec2::{AwsEc2, Ec2};
-use crate::host::{CarpState, Host, HostFacts, Ifconfig};
-use crate::imds::AwsImds;
+use crate::aws::ec2::{AwsEc2, Ec2};
+use crate::aws::imds::AwsImds;
+use crate::base::time::now_millis;
+use crate::core::apply::{self, Outcome};
+use crate::core::tags::Stamp;
+use crate::pfsense::config::{Action, PfConfig, Problem};
+use crate::pfsense::ifconfig::{CarpState, Host, HostFacts, Ifconfig};
 use crate::report::{ActionReport, Report, Status};
 use crate::settings::Settings;
-use crate::tags::Stamp;
-use crate::timefmt::now_millis;
-use crate::{config, lock, log, node, plan, throttle, vhid};
+use crate::{aws::throttle, core::node, core::plan, log, pfsense::config, pfsense::run_dir, pfsense::vhid};
 
 pub struct Request<'a> {
     pub vhid: &'a str,
@@ -86,9 +86,9 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     }
 
     // Uncontended (the usual case): no wait, so CARP cannot have moved in between.
-    let (lock, waited) = match lock::try_lock(&s.run_dir, &vhid) {
+    let (lock, waited) = match run_dir::try_lock(&s.run_dir, &vhid) {
         Ok(Some(l)) => (Ok(Some(l)), false),
-        Ok(None) => (lock::lock_until(&s.run_dir, &vhid, deadline).await, true),
+        Ok(None) => (run_dir::lock_until(&s.run_dir, &vhid, deadline).await, true),
         Err(e) => (Err(e), false),
     };
     let _lock = match lock {
@@ -179,7 +179,7 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         me.instance, stamp_base.advbase, stamp_base.advskew
     ));
     // Recorded before acting, so every tag this run writes is at or after it (§6.1).
-    if let Err(e) = lock::write_takeover(&s.run_dir, &vhid, now_millis()) {
+    if let Err(e) = run_dir::write_takeover(&s.run_dir, &vhid, now_millis()) {
         log::warn(&e);
         report.vhid_notice("warning", "takeover", &vhid, None, e);
     }
