@@ -221,7 +221,9 @@ def test_1_pagination_tagged_eni_search_follows_tokens(scenario: Scenario, node_
     proxy.configure(paging={"page_size": 2, "empty_first_page": True,
                             "actions": ["DescribeTags"]})
     r, rep = run_report(node_b, "reconcile")
-    assert set(statuses(rep).values()) == {"deferred"}, r.describe()
+    assert set(statuses(rep).values()) == {"deferred"}, (
+        f"B must defer to A: A's tags (and the ENI the tag search finds) come on later pages: "
+        f"{statuses(rep)}\n{r.describe()}")
     ip_sb = [s for s in rep["split_brain"] if s["resource"] == node_b.eni("wan")]
     assert [(s["by_instance"], s["resolution"]) for s in ip_sb] == [
         (node_a.instance_id, "deferred")], r.describe()
@@ -238,6 +240,8 @@ def test_1_pagination_in_sync_reconcile_changes_nothing(scenario: Scenario, node
     proxy.reset()
     proxy.configure(paging={"page_size": 1, "empty_first_page": True})
     r, rep = run_report(node_a, "reconcile")
+    failed = {a["resource"]: a["error"] for a in rep["actions"] if a["status"] == "failed"}
+    assert not failed, f"every page is read, so nothing is missing: {failed}\n{r.describe()}"
     assert r.code == 0, r.describe()
     assert set(statuses(rep).values()) == {"unchanged"}, r.describe()
     assert rep["split_brain"] == [] and mutating(proxy) == {}, r.describe()
