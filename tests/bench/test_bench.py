@@ -112,3 +112,45 @@ def test_emulator_cache_log_and_nodelay(tmp_path: Path) -> None:
     finally:
         for p in reversed(started):
             p.stop()
+
+
+def test_scale_helpers() -> None:
+    # issue 11's bound: 1.25 × (routes − capacity) ÷ refill (round trips added by the caller)
+    assert bench.bucket_limit_s(100) == 7.5 and bench.bucket_limit_s(200) == 20.0
+    assert bench.bucket_limit_s(30) == 0.0
+    assert bench.bucket_limit_s(500, capacity=50, refill=5) == 112.5
+    # fewest reconcile requests under the 200-filter-value limit (tag keys take 5 values)
+    assert bench.min_reconcile_requests(8, 10) == 3
+    assert bench.min_reconcile_requests(198, 200) == 1 + 2 + 1
+    assert bench.min_reconcile_requests(498, 500) == 3 + 3 + 1
+    assert bench.min_reconcile_requests(0, 1, 0) == 1
+    assert [bench.route_cidr(k) for k in (0, 39, 255, 256, 4095)] == [
+        "172.16.0.0/24", "172.16.39.0/24", "172.16.255.0/24", "172.17.0.0/24", "172.31.255.0/24"]
+    size = bench.Size(1, 498, 1, per_table=1, name="500 resources")
+    assert (size.label, size.tables, size.resources, size.actions) == ("500 resources", 498, 500,
+                                                                       500)
+    old = bench.Size(4, 40, 4)
+    assert (old.label, old.tables, old.resources) == ("4+40+4", 4, 9)
+
+
+def test_summary_rows_with_the_scale_results() -> None:
+    res = {"failover": {}, "cli": {}, "process": {}, "rss": {},
+           "reconcile": {"500 resources": {"actions": 500, "max_requests": 7, "median_ms": 120.0,
+                                           "target_requests": 7,
+                                           "requests": [{"DescribeTags": 3}]},
+                         "4+40+4": {"actions": 48, "max_requests": 4, "median_ms": 90.0,
+                                    "requests": [{"DescribeTags": 1}]}},
+           "scale": {"200 route tables": {
+               "bucket": {"capacity": 40, "refill": 10}, "limit_ms": 20150.0,
+               "median_ms": 17000.0, "max_ms": 17500.0, "ec2_requests": 260, "throttled": 55,
+               "failed": 0, "runs": [{"requests": {"ReplaceRoute": 257}, "throttled": 57}]}}}
+    rows = {r[0]: r for r in bench.summary_rows(res, 50)}
+    assert rows["reconcile in sync, 500 resources"][2:] == ("≤ 7 EC2 req", "met")
+    assert rows["reconcile in sync, 48 actions (4+40+4)"][2:] == ("≤ 4 EC2 req", "met")
+    wall = next(r for k, r in rows.items() if k.startswith("failover, 200 route tables"))
+    assert wall[1].startswith("17.0 s") and wall[3] == "met" and "20.1 s" in wall[2]
+    assert rows["  failed actions (200 route tables)"][1:] == ("0", "0", "met")
+    res["scale"]["200 route tables"]["failed"] = 3
+    rows = {r[0]: r for r in bench.summary_rows(res, 50)}
+    assert rows["  failed actions (200 route tables)"][3] == "NOT MET"
+    assert any("throttled" in r[1] for r in bench.request_rows(res))

@@ -52,6 +52,9 @@ Control API (no token; under /_emulator/):
                           {"mode": "refuse_tokens"}            PUT /latest/api/token → 403, as IMDS
                                                                answers when it is disabled (GETs
                                                                then have no valid token: 401)
+                          {"mode": "no_region"}                meta-data/placement/region → 404
+                                                               (IMDS before 2020-08-24 had no
+                                                               such path); everything else served
   POST /_emulator/config  {"instance_id": "i-…", "region": "…"} re-target (tests reuse emulators)
                           {"cache": true}  answer from a snapshot of the instance's EC2 state
                           taken now (sending it again takes a new one), instead of asking moto on
@@ -220,6 +223,9 @@ class EmulatorState:
         if p == "meta-data/instance-id":
             return text, self.instance_id
         if p == "meta-data/placement/region":
+            with self.lock:
+                if self.mode == "no_region":
+                    raise NotFound(p)
             return text, self.region
         if p in ("meta-data/placement", "meta-data/placement/"):
             return text, "availability-zone\navailability-zone-id\nregion"
@@ -336,7 +342,7 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 if mode == "expire_tokens":
                     st.tokens.clear()
-                elif mode in ("ok", "401", "slow", "no_interface_id", "refuse_tokens"):
+                elif mode in ("ok", "401", "slow", "no_interface_id", "refuse_tokens", "no_region"):
                     st.mode = mode
                     st.delay_ms = int(data.get("delay_ms", 0)) if mode == "slow" else 0
                     st.missing_iid_mac = (data.get("mac") or "").lower() or None

@@ -15,11 +15,12 @@ SIGTERM/SIGINT, until its parent process dies (so a killed pytest never orphans 
 
 Patches (names are the functions below):
   P1 assign_private_ip_addresses  AssignPrivateIpAddresses *moves* an address: it leaves every other
-     ENI of the account when AllowReassignment=true (moto ignored the flag and left the address on
-     both ENIs), fails with InvalidIPAddress.InUse without it, refuses an address outside the
-     ENI's subnet or another ENI's primary address, and an EIP associated with the moved address
-     follows it to the new ENI ("any Elastic IP address that is associated with the IP address is
-     also moved", AWS docs).
+     ENI *of the same subnet* when AllowReassignment=true (moto ignored the flag and left the
+     address on both ENIs), fails with InvalidIPAddress.InUse without it, refuses an address
+     outside the ENI's subnet or another ENI's primary address, and an EIP associated with the
+     moved address follows it to the new ENI ("any Elastic IP address that is associated with
+     the IP address is also moved", AWS docs). The same address in another subnet (another VPC
+     with the same CIDRs: a second pfSense pair, issue 11) is another address and never moves.
   P2 unassign_private_ip_addresses  an EIP on an unassigned address is disassociated (EC2), instead
      of staying associated to an address the ENI no longer has.
   P3 associate_address  AssociateAddress honours PrivateIpAddress (moto always used the ENI's primary
@@ -34,6 +35,12 @@ Patches (names are the functions below):
   P5 route DryRun and duplicates  ReplaceRoute / CreateRoute / DescribeRouteTables honour DryRun
      (moto mutated anyway: dangerous for a `doctor` that probes with DryRun), and CreateRoute on an
      existing destination with an ENI target fails with RouteAlreadyExists (moto overwrote).
+
+Left to the fault proxy (tests/harness/fault_proxy.py), switchable per test: pagination
+(moto pages no Describe), EC2's 200-filter-value limit, per-action token buckets, a propagated
+route beside a static one (moto keys routes by destination), InvalidRoute.NotFound for ReplaceRoute.
+moto itself already refuses a CreateTags batch whole when one resource would pass 50 user tags
+(TagLimitExceeded), as EC2 does, and reports `origin` CreateRoute / CreateRouteTable for routes.
 
 Known differences left unpatched (tests must not depend on them):
   * every change is visible at once (EC2's address remap is asynchronous, ec2.md §2.1, §6);
@@ -131,6 +138,10 @@ def apply_patches() -> None:
                 )
             for other in list(self.enis.values()):
                 if other.id == eni.id or ip not in eni_ips(other):
+                    continue
+                if other.subnet.id != eni.subnet.id:
+                    # Another subnet's address (another VPC with the same CIDRs, e.g. a second
+                    # pfSense pair): a different address as far as EC2 is concerned.
                     continue
                 if other.private_ip_address == ip:
                     # A primary address can never move (EC2 refuses even with AllowReassignment).

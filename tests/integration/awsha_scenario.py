@@ -3,6 +3,8 @@
 Owns:
   * clients for the harness servers' control APIs (`Proxy`, `Emulator`);
   * `build_scenario`: the two-node VPC in moto (region us-east-1) that every test starts from;
+  * `build_second_pair`: another pfSense pair in a second VPC of the same account, with the same
+    CIDRs, addresses and VHID names as ours and its own awsha tags (issue 11);
   * `Node`: one pretend pfSense member — its directory with config.xml (rendered from an editable
     `ConfigSpec`), its fake ifconfig (CARP state), its run dir, its IMDS emulator — and `Node.run`,
     which runs the real awsha binary against all of that;
@@ -91,6 +93,18 @@ class Proxy:
 
     def set_delay(self, ms: int) -> None:
         http_json(f"{self.url}/_proxy/config", {"delay_ms": ms})
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """POST /_proxy/config: paging, filter_limit, buckets, propagated_routes,
+        replace_route_missing, delay_ms (fault_proxy.py's docstring); returns every setting."""
+        return http_json(f"{self.url}/_proxy/config", settings)
+
+    def settings(self) -> dict[str, Any]:
+        return http_json(f"{self.url}/_proxy/config")
+
+    def throttled(self) -> dict[str, int]:
+        """Requests per Action answered RequestLimitExceeded by a token bucket."""
+        return http_json(f"{self.url}/_proxy/throttled")
 
     def counts(self) -> dict[str, int]:
         return http_json(f"{self.url}/_proxy/counts")
@@ -206,16 +220,105 @@ def build_scenario(ec2: Any, ami: str) -> Scenario:
                     allocation=alloc["AllocationId"], public_ip=alloc["PublicIp"])
 
 
+def rfc3339_ms(when: datetime) -> str:
+    """`awsha:modified`'s format (design.md §5): RFC 3339 UTC with milliseconds."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class SecondPair:
+    """Another pfSense pair in the same account and region (build_second_pair)."""
+
+    vpc: str
+    subnet_wan: str
+    subnet_lan: str
+    instance: dict[str, str]                 # "C"/"D" → instance id
+    eni: dict[tuple[str, str], str]          # ("C", "wan") → eni id
+    rt1: str                                 # 0.0.0.0/0 → C's lan ENI
+    rt2: str                                 # 10.99.0.0/16 → C's lan ENI
+    allocation: str                          # associated with (C's wan ENI, 10.0.1.10)
+    public_ip: str
+    tags: dict[str, dict[str, str]]          # resource id → the awsha tags written on it
+
+
+def build_second_pair(ec2: Any, ami: str, advbase: int = 1, advskew: int = 0,
+                      modified: datetime | None = None) -> SecondPair:
+    """A second pfSense pair (instances C and D) in a second VPC of the same account, built the
+    way `build_scenario` builds ours: the same CIDRs (10.0.0.0/16, 10.0.1.0/24, 10.0.2.0/24), ENIs
+    at the same addresses (C .11, D .12), the same CARP VIP addresses 10.0.1.10 / 10.0.2.10 — on
+    C, its MASTER —, its own two route tables (same destinations) and EIP, and awsha tags written
+    by C on its wan ENI, rt1, rt2 and the EIP (`awsha:vhid` wan@1) and its lan ENI (lan@2): the
+    same VHID names as ours. By default its tags are fresher than anything of ours (written now)
+    and of higher priority than either of our nodes except A's tie (advbase 1, advskew 0); pass
+    advskew=200 for a pair below both of ours. moto: the address assignments rely on patch P1
+    keeping addresses of different subnets apart."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = {
+        "wan": ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24",
+                                 AvailabilityZone=AZ)["Subnet"]["SubnetId"],
+        "lan": ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24",
+                                 AvailabilityZone=AZ)["Subnet"]["SubnetId"],
+    }
+    instance: dict[str, str] = {}
+    eni: dict[tuple[str, str], str] = {}
+    for node, host in (("C", 11), ("D", 12)):
+        inst = ec2.run_instances(
+            ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.small",
+            SubnetId=subnets["wan"], PrivateIpAddress=f"10.0.1.{host}",
+            TagSpecifications=[{"ResourceType": "instance",
+                                "Tags": [{"Key": "Name", "Value": f"other-pfsense-{node.lower()}"}]}],
+        )["Instances"][0]
+        instance[node] = inst["InstanceId"]
+        eni[(node, "wan")] = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
+        lan = ec2.create_network_interface(
+            SubnetId=subnets["lan"], PrivateIpAddress=f"10.0.2.{host}",
+            Description=f"other-pfsense-{node.lower()} lan")["NetworkInterface"]
+        ec2.attach_network_interface(NetworkInterfaceId=lan["NetworkInterfaceId"],
+                                     InstanceId=inst["InstanceId"], DeviceIndex=1)
+        eni[(node, "lan")] = lan["NetworkInterfaceId"]
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[("C", "wan")],
+                                    PrivateIpAddresses=[WAN_VIP], AllowReassignment=True)
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[("C", "lan")],
+                                    PrivateIpAddresses=[LAN_VIP], AllowReassignment=True)
+    alloc = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni[("C", "wan")],
+                          PrivateIpAddress=WAN_VIP, AllowReassociation=True)
+    rt1 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=rt1, SubnetId=subnets["lan"])
+    ec2.create_route(RouteTableId=rt1, DestinationCidrBlock=DEFAULT_ROUTE,
+                     NetworkInterfaceId=eni[("C", "lan")])
+    rt2 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=rt2, SubnetId=subnets["wan"])
+    ec2.create_route(RouteTableId=rt2, DestinationCidrBlock=OTHER_ROUTE,
+                     NetworkInterfaceId=eni[("C", "lan")])
+    stamp = rfc3339_ms(modified or datetime.now(timezone.utc))
+    tags: dict[str, dict[str, str]] = {}
+    for resources, vhid in (([eni[("C", "wan")], rt1, rt2, alloc["AllocationId"]], "wan@1"),
+                            ([eni[("C", "lan")]], "lan@2")):
+        values = {"awsha:modified": stamp, "awsha:advbase": str(advbase),
+                  "awsha:advskew": str(advskew), "awsha:instance": instance["C"],
+                  "awsha:vhid": vhid}
+        ec2.create_tags(Resources=resources,
+                        Tags=[{"Key": k, "Value": v} for k, v in values.items()])
+        tags.update({r: values for r in resources})
+    return SecondPair(vpc=vpc, subnet_wan=subnets["wan"], subnet_lan=subnets["lan"],
+                      instance=instance, eni=eni, rt1=rt1, rt2=rt2,
+                      allocation=alloc["AllocationId"], public_ip=alloc["PublicIp"], tags=tags)
+
+
 class Cloud:
     """Read back moto's EC2 state (directly, not through the proxy)."""
 
     def __init__(self, ec2: Any):
         self.ec2 = ec2
 
-    def ip_holders(self, ip: str) -> list[str]:
-        """ENI ids that hold `ip` (primary or secondary)."""
+    def ip_holders(self, ip: str, vpc: str | None = None) -> list[str]:
+        """ENI ids that hold `ip` (primary or secondary), in `vpc` only if given (a second pair
+        in another VPC holds the same addresses)."""
         out = []
         for e in self.ec2.describe_network_interfaces()["NetworkInterfaces"]:
+            if vpc is not None and e.get("VpcId") != vpc:
+                continue
             if any(a["PrivateIpAddress"] == ip for a in e.get("PrivateIpAddresses", [])):
                 out.append(e["NetworkInterfaceId"])
         return sorted(out)

@@ -1,7 +1,10 @@
 """Self-tests of the test harness (no awsha binary needed).
 
 Owns: proof that the pieces the awsha tests stand on behave as documented — the scenario, moto's
-fidelity patches (tests/harness/moto_launcher.py P1–P5), the fault proxy's rules and bookkeeping,
+fidelity patches (tests/harness/moto_launcher.py P1–P5), the fault proxy's rules and bookkeeping
+and its EC2-like settings (pagination, the 200-filter-value limit, token buckets, per-resource
+CreateTags refusals, 400 RequestTimeout, InvalidRoute.NotFound, a propagated route beside the
+static one), the second pfSense pair of the same account,
 the IMDS emulator (token rules, live values, and a real SDK's IMDSv2 credential and region
 fetchers), and the fake ifconfig's format. If one of these fails, fix the harness before reading
 anything into a failing awsha test.
@@ -14,6 +17,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -24,6 +28,7 @@ from botocore.config import Config
 
 from awsha_scenario import (
     DEFAULT_ROUTE, LAN_VIP, OTHER_ROUTE, REGION, WAN_VIP, Cloud, Node, Proxy, Scenario,
+    build_second_pair, parse_modified,
 )
 
 
@@ -240,3 +245,270 @@ def test_fake_ifconfig_format(node_a: Node, node_b: Node) -> None:
     assert carp.findall(out)[0] == ("BACKUP", "1", "1", "254")
     out_b = node_b.ifconfig.read()
     assert carp.findall(out_b) == [("BACKUP", "1", "1", "100"), ("BACKUP", "2", "1", "100")]
+
+
+# ---- issue 11: the proxy as hard as EC2 ----------------------------------------------------------
+
+def _tag_resources(ec2: Any, resources: list[str], n: int, prefix: str = "k") -> None:
+    ec2.create_tags(Resources=resources, Tags=[{"Key": f"{prefix}{i}", "Value": str(i)}
+                                               for i in range(n)])
+
+
+def test_proxy_paging(scenario: Scenario, proxy: Proxy, ec2: Any) -> None:
+    s = scenario
+    _tag_resources(ec2, [s.rt1, s.rt2], 3)
+    filters = [{"Name": "resource-id", "Values": [s.rt1, s.rt2]}]
+    whole = ec2.describe_tags(Filters=filters)["Tags"]  # straight to moto: one answer
+    assert len(whole) == 6
+    proxy.configure(paging={"page_size": 4, "empty_first_page": True})
+    c = via(proxy.url)
+    # The first page: nothing at all, and a token.
+    first = c.describe_tags(Filters=filters, MaxResults=1000)
+    assert first["Tags"] == [] and first.get("NextToken"), first
+    # Followed to the end, the pages hold exactly moto's list, in order.
+    pages = list(c.get_paginator("describe_tags").paginate(Filters=filters))
+    assert [len(p["Tags"]) for p in pages] == [0, 4, 2]
+    assert [t for p in pages for t in p["Tags"]] == whole
+    log = [e["page"] for e in proxy.calls("DescribeTags")]
+    assert [(p["index"], p["items"], p["total"]) for p in log] == [
+        (0, 0, 6), (0, 0, 6), (1, 4, 6), (2, 2, 6)], log
+    assert log[-1]["next_token"] is None and all(p["next_token"] for p in log[:-1])
+    # A smaller MaxResults is honoured; the same token may be presented again (a retry).
+    page = c.describe_tags(Filters=filters, MaxResults=5, NextToken=first["NextToken"])
+    again = c.describe_tags(Filters=filters, MaxResults=5, NextToken=first["NextToken"])
+    assert len(page["Tags"]) == 4 and page["Tags"] == again["Tags"]  # page_size 4 < 5
+    proxy.configure(paging={"page_size": 10})
+    short = c.describe_tags(Filters=filters, MaxResults=5)
+    assert len(short["Tags"]) == 5 and short["NextToken"], short
+    # A token is valid only for the request it was given for.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.describe_tags(Filters=[{"Name": "resource-id", "Values": [s.rt1]}],
+                        NextToken=short["NextToken"])
+    assert e.value.response["Error"]["Code"] == "InvalidPaginationToken"
+    # Route tables and ENIs page the same way; DescribeAddresses is never paged (as in EC2).
+    proxy.configure(paging={"page_size": 1, "empty_first_page": True})
+    tables = [t for p in c.get_paginator("describe_route_tables").paginate() for t in
+              p["RouteTables"]]
+    assert sorted(t["RouteTableId"] for t in tables) == sorted(
+        t["RouteTableId"] for t in ec2.describe_route_tables()["RouteTables"])
+    enis = [n for p in c.get_paginator("describe_network_interfaces").paginate(
+        Filters=[{"Name": "vpc-id", "Values": [s.vpc]}]) for n in p["NetworkInterfaces"]]
+    assert len(enis) == 4 and enis == ec2.describe_network_interfaces(
+        Filters=[{"Name": "vpc-id", "Values": [s.vpc]}])["NetworkInterfaces"]
+    assert c.describe_network_interfaces()["NetworkInterfaces"] == []  # the empty first page
+    addresses = c.describe_addresses()
+    assert len(addresses["Addresses"]) == 1 and "NextToken" not in addresses
+    assert "page" not in proxy.calls("DescribeAddresses")[0]
+    # DryRun (an error answer) is never paged.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.describe_route_tables(DryRun=True, MaxResults=5)
+    assert e.value.response["Error"]["Code"] == "DryRunOperation"
+    proxy.configure(paging=None)
+    assert "NextToken" not in c.describe_tags(Filters=filters, MaxResults=5)
+
+
+def test_proxy_filter_limit(scenario: Scenario, proxy: Proxy) -> None:
+    s, c = scenario, via(proxy.url)
+    assert proxy.settings()["filter_limit"] == 200, "on by default: EC2 always enforces it"
+    fake = [f"rtb-{i:017x}" for i in range(201)]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.describe_route_tables(Filters=[{"Name": "route-table-id", "Values": fake}])
+    assert e.value.response["Error"]["Code"] == "FilterLimitExceeded"
+    assert "200" in e.value.response["Error"]["Message"]
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    ok = c.describe_route_tables(Filters=[{"Name": "route-table-id", "Values": fake[:199]
+                                           + [s.rt1]}])
+    assert [t["RouteTableId"] for t in ok["RouteTables"]] == [s.rt1]
+    # Values of all filters and the members of id lists count together.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.describe_tags(Filters=[{"Name": "resource-id", "Values": fake[:196]},
+                                 {"Name": "key", "Values": ["a", "b", "c", "d", "e"]}])
+    assert e.value.response["Error"]["Code"] == "FilterLimitExceeded"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.describe_addresses(AllocationIds=[f"eipalloc-{i:017x}" for i in range(150)],
+                             Filters=[{"Name": "domain", "Values": ["vpc"] * 51}])
+    assert e.value.response["Error"]["Code"] == "FilterLimitExceeded"
+    assert [x["filter_values"] for x in proxy.log()] == [201, 200, 201, 201]
+    assert [x["fault"] for x in proxy.log()] == ["filter_limit", None, "filter_limit",
+                                                 "filter_limit"]
+    # Mutating calls have no filters: CreateTags on 250 resources is not refused for it.
+    c.create_tags(Resources=[s.rt1] * 250, Tags=[{"Key": "k", "Value": "v"}])
+    proxy.configure(filter_limit=None)
+    c.describe_route_tables(Filters=[{"Name": "route-table-id", "Values": fake}])
+    proxy.reset()
+    assert proxy.settings()["filter_limit"] == 200, "back on after a reset"
+
+
+def test_proxy_token_bucket_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fault_proxy
+
+    now = [100.0]
+    monkeypatch.setattr(fault_proxy.time, "monotonic", lambda: now[0])
+    b = fault_proxy.Bucket(capacity=3, refill=2)
+    assert [b.take() for _ in range(4)] == [True, True, True, False]  # full at the start
+    for _ in range(5):
+        assert not b.take(), "a refused request consumes nothing (and earns nothing)"
+    now[0] += 0.5  # one token back at 2/s
+    assert [b.take(), b.take()] == [True, False]
+    now[0] += 60  # never more than the capacity
+    assert [b.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_proxy_token_buckets(scenario: Scenario, proxy: Proxy) -> None:
+    # One try per call (botocore's `max_attempts` counts retries; `total_max_attempts` all tries).
+    c = boto3.client("ec2", endpoint_url=proxy.url, region_name=REGION,
+                     aws_access_key_id="testing", aws_secret_access_key="testing",
+                     config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                                   connect_timeout=2, read_timeout=10))
+    # refill 0.2/s: no token comes back during this test's few hundred milliseconds.
+    proxy.configure(buckets={"DescribeVpcs": {"capacity": 3, "refill": 0.2}})
+    for _ in range(3):
+        c.describe_vpcs()
+    for _ in range(2):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            c.describe_vpcs()
+        assert e.value.response["Error"]["Code"] == "RequestLimitExceeded"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    c.describe_subnets()  # another Action has its own bucket (none here)
+    assert proxy.throttled() == {"DescribeVpcs": 2}
+    assert [x["fault"] for x in proxy.calls("DescribeVpcs")] == [None, None, None, "bucket",
+                                                                 "bucket"]
+    assert proxy.counts()["DescribeVpcs"] == 5
+    # "*": every Action gets its own bucket with these settings.
+    proxy.configure(buckets={"*": {"capacity": 1, "refill": 0.1}})
+    c.describe_vpcs()
+    c.describe_subnets()
+    for call in (c.describe_vpcs, c.describe_subnets):
+        with pytest.raises(botocore.exceptions.ClientError):
+            call()
+    assert proxy.throttled() == {"DescribeVpcs": 3, "DescribeSubnets": 1}
+    proxy.reset()
+    assert proxy.settings()["buckets"] == {} and proxy.throttled() == {}
+    c.describe_vpcs()
+
+
+def test_proxy_refuses_createtags_for_one_resource(scenario: Scenario, proxy: Proxy,
+                                                   cloud: Cloud, ec2: Any) -> None:
+    s, c = scenario, via(proxy.url)
+    tags = [{"Key": "awsha:vhid", "Value": "wan@1"}]
+    proxy.rules([{"action": "CreateTags", "kind": "error", "status": 400,
+                  "code": "TagLimitExceeded", "message": "too many tags on {match}",
+                  "list_contains": {"ResourceId": s.rt2}}])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.create_tags(Resources=[s.rt1, s.rt2, s.allocation], Tags=tags)
+    assert e.value.response["Error"] == {"Code": "TagLimitExceeded",
+                                         "Message": f"too many tags on {s.rt2}"}
+    assert cloud.tags(s.rt1) == {}, "the batch fails whole"
+    c.create_tags(Resources=[s.rt1, s.allocation], Tags=tags)  # without rt2: passes
+    assert cloud.tags(s.rt1) == {"awsha:vhid": "wan@1"}
+    # moto itself refuses a batch whole when one resource would pass 50 user tags, as EC2 does.
+    proxy.rules([])
+    _tag_resources(ec2, [s.rt2], 50)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.create_tags(Resources=[s.rt1, s.rt2], Tags=[{"Key": "new", "Value": "v"}])
+    assert e.value.response["Error"]["Code"] == "TagLimitExceeded"
+    assert "new" not in cloud.tags(s.rt1)
+
+
+def test_proxy_request_timeout_and_missing_route(scenario: Scenario, proxy: Proxy,
+                                                 cloud: Cloud) -> None:
+    s = scenario
+    # A 400 RequestTimeout (an error rule): transient for the AWS SDKs, retried by botocore too.
+    proxy.rules([{"action": "DescribeVpcs", "kind": "error", "status": 400,
+                  "code": "RequestTimeout", "message": "Your socket connection to the server "
+                  "was not read from or written to within the timeout period.", "times": 1}])
+    resp = via(proxy.url, attempts=2).describe_vpcs()
+    assert resp["ResponseMetadata"]["RetryAttempts"] == 1
+    assert [e["status"] for e in proxy.calls("DescribeVpcs")] == [400, 200]
+    # ReplaceRoute on a destination missing from its table: EC2's answer today, then the one it
+    # may give tomorrow.
+    c = via(proxy.url)
+    lan_a = s.eni[("A", "lan")]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.replace_route(RouteTableId=s.rt1, DestinationCidrBlock="10.77.0.0/16",
+                        NetworkInterfaceId=lan_a)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+    proxy.configure(replace_route_missing="InvalidRoute.NotFound")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.replace_route(RouteTableId=s.rt1, DestinationCidrBlock="10.77.0.0/16",
+                        NetworkInterfaceId=lan_a)
+    assert e.value.response["Error"]["Code"] == "InvalidRoute.NotFound"
+    assert "10.77.0.0/16" in e.value.response["Error"]["Message"]
+    assert "CreateRoute" not in e.value.response["Error"]["Message"]
+    c.replace_route(RouteTableId=s.rt1, DestinationCidrBlock=DEFAULT_ROUTE,
+                    NetworkInterfaceId=lan_a)  # an existing route is still replaced
+    assert cloud.route_target(s.rt1, DEFAULT_ROUTE) == lan_a
+
+
+def test_proxy_propagated_route_beside_the_static_one(scenario: Scenario, proxy: Proxy,
+                                                      ec2: Any) -> None:
+    s = scenario
+    # moto reports the origin of the static route as EC2 does.
+    plain = ec2.describe_route_tables(RouteTableIds=[s.rt1])["RouteTables"][0]["Routes"]
+    assert [(r["DestinationCidrBlock"], r["Origin"]) for r in plain] == [
+        ("10.0.0.0/16", "CreateRouteTable"), (DEFAULT_ROUTE, "CreateRoute")]
+    proxy.configure(propagated_routes=[{"route_table": s.rt1, "cidr": DEFAULT_ROUTE,
+                                        "gateway": "vgw-0123456789abcdef0"}],
+                    paging={"page_size": 1})
+    c = via(proxy.url)
+    tables = [t for p in c.get_paginator("describe_route_tables").paginate() for t in
+              p["RouteTables"]]
+    rt1 = next(t for t in tables if t["RouteTableId"] == s.rt1)
+    assert [(r["DestinationCidrBlock"], r["Origin"], r.get("NetworkInterfaceId"),
+             r.get("GatewayId")) for r in rt1["Routes"]] == [
+        ("10.0.0.0/16", "CreateRouteTable", None, "local"),
+        (DEFAULT_ROUTE, "CreateRoute", s.eni[("B", "lan")], None),
+        (DEFAULT_ROUTE, "EnableVgwRoutePropagation", None, "vgw-0123456789abcdef0")]
+    assert rt1["PropagatingVgws"] == [{"GatewayId": "vgw-0123456789abcdef0"}]
+    rt2 = next(t for t in tables if t["RouteTableId"] == s.rt2)
+    assert len(rt2["Routes"]) == 2, "other tables untouched"
+
+
+def test_second_pair_in_the_same_account(scenario: Scenario, ec2: Any, ami: str,
+                                         cloud: Cloud) -> None:
+    s = scenario
+    before = cloud.tags(s.rt1)
+    other = build_second_pair(ec2, ami)
+    # Ours is untouched: the same addresses in another VPC are other addresses (moto P1).
+    assert cloud.ip_holders(WAN_VIP, vpc=s.vpc) == [s.eni[("B", "wan")]]
+    assert cloud.ip_holders(LAN_VIP, vpc=s.vpc) == [s.eni[("B", "lan")]]
+    assert cloud.eip(s.allocation) == (s.eni[("B", "wan")], WAN_VIP)
+    assert cloud.tags(s.rt1) == before
+    # Theirs: same CIDRs and addresses, its MASTER C holds the VIPs, routes and EIP.
+    assert cloud.ip_holders(WAN_VIP, vpc=other.vpc) == [other.eni[("C", "wan")]]
+    assert cloud.ip_holders(LAN_VIP, vpc=other.vpc) == [other.eni[("C", "lan")]]
+    assert sorted(cloud.ip_holders(WAN_VIP)) == sorted([s.eni[("B", "wan")],
+                                                        other.eni[("C", "wan")]])
+    assert cloud.route_target(other.rt1, DEFAULT_ROUTE) == other.eni[("C", "lan")]
+    assert cloud.eip(other.allocation) == (other.eni[("C", "wan")], WAN_VIP)
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [other.vpc]}])["Subnets"]
+    assert sorted(x["CidrBlock"] for x in subnets) == ["10.0.1.0/24", "10.0.2.0/24"]
+    for resource, vhid in ((other.eni[("C", "wan")], "wan@1"), (other.rt1, "wan@1"),
+                           (other.allocation, "wan@1"), (other.eni[("C", "lan")], "lan@2")):
+        tags = cloud.tags(resource)
+        assert {k: tags[k] for k in ("awsha:vhid", "awsha:instance", "awsha:advbase",
+                                     "awsha:advskew")} == {
+            "awsha:vhid": vhid, "awsha:instance": other.instance["C"], "awsha:advbase": "1",
+            "awsha:advskew": "0"}, (resource, tags)
+        assert parse_modified(tags["awsha:modified"]) <= datetime.now(timezone.utc)
+    # The account-wide tag search for wan@1 finds their ENI (what a node without
+    # DescribeNetworkInterfaces falls back on).
+    found = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["network-interface"]},
+                                       {"Name": "key", "Values": ["awsha:vhid"]},
+                                       {"Name": "value", "Values": ["wan@1"]}])["Tags"]
+    assert [t["ResourceId"] for t in found] == [other.eni[("C", "wan")]]
+    low = build_second_pair(ec2, ami, advskew=200)
+    assert cloud.tags(low.rt2)["awsha:advskew"] == "200"
+
+
+def test_imds_emulator_no_region_mode(scenario: Scenario, node_a: Node) -> None:
+    base = node_a.imds.url
+    req = urllib.request.Request(f"{base}/latest/api/token", method="PUT",
+                                 headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        h = {"X-aws-ec2-metadata-token": resp.read().decode()}
+    node_a.imds.faults("no_region")
+    assert _get(f"{base}/latest/meta-data/placement/region", h)[0] == 404
+    assert _get(f"{base}/latest/meta-data/instance-id", h) == (200, scenario.instance["A"])
+    node_a.imds.faults("ok")
+    assert _get(f"{base}/latest/meta-data/placement/region", h) == (200, REGION)
