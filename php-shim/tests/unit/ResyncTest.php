@@ -50,7 +50,7 @@ final class ResyncTest extends ShimTestCase {
 		$this->setEnable('');
 		$GLOBALS['__stub_pid_running'] = true;
 		awsha_resync();
-		$this->assertSame(array(array('/var/run/awsha_reconcile.pid')), $this->stubCalls('killbypid'));
+		$this->assertSame(array(array('/var/run/awsha_reconcile.pid', 0)), $this->stubCalls('killbypid'));
 		$this->assertSame(array(), $this->stubCalls('mwexec'));
 	}
 

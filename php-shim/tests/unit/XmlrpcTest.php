@@ -67,7 +67,7 @@ final class XmlrpcTest extends ShimTestCase {
 		$GLOBALS['config']['installedpackages']['awshaips']['config'] = array(self::ipRow('wan@1', '10.0.1.10', 'on', array('subnet_cidr' => '10.9.9.0/24')));
 		$this->assertSame(self::PATHS, awsha_plugin_xmlrpc_send(array()));
 		$this->assertArrayNotHasKey('subnet_cidr', $GLOBALS['config']['installedpackages']['awshaips']['config'][0], 'a stale subnet is never sent');
-		$this->assertStringContainsString('IMDS unreachable', $this->stubCalls('logger')[0][1]);
+		$this->assertStringContainsString('IMDS unreachable', $this->awshaLines()[0]);
 	}
 
 	/* ---------------- receiver ---------------- */
@@ -136,7 +136,7 @@ final class XmlrpcTest extends ShimTestCase {
 		)))));
 		$this->assertSame(array('10.0.12.10', '10.0.1.10'), array_column($result['installedpackages/awshaips/config'], 'ipaddr'));
 		$this->assertSame(array(), $this->mapIpRuns());
-		$this->assertStringContainsString('the peer sent no ENI subnet', $this->stubCalls('logger')[0][1]);
+		$this->assertStringContainsString('the peer sent no ENI subnet', $this->awshaLines()[0]);
 	}
 
 	public function testReceiveKeepsTheAddressWhenMapIpFailsOrTheInterfaceHasNoEniHere(): void {
@@ -147,7 +147,7 @@ final class XmlrpcTest extends ShimTestCase {
 		)))));
 		$this->assertSame(array('10.0.12.10', '10.0.13.10'), array_column($result['installedpackages/awshaips/config'], 'ipaddr'));
 		$this->assertCount(1, $this->mapIpRuns());
-		$logged = implode("\n", array_column($this->stubCalls('logger'), 1));
+		$logged = implode("\n", $this->awshaLines());
 		$this->assertStringContainsString('awsha map-ip failed (exit 2)', $logged);
 		$this->assertStringContainsString('"opt1" has no ENI subnet on this node', $logged);
 	}
