@@ -83,7 +83,8 @@ final class PackageLayoutTest extends ShimTestCase {
 
 		$service = $page->service;
 		$this->assertSame("is_pid_running('/var/run/awsha_reconcile.pid')", (string)$service->custom_php_service_status_command);
-		$this->assertStringContainsString('awsha_resync();', (string)$service->startcmd);
+		$this->assertStringContainsString('awsha_apply_enable();', (string)$service->startcmd);
+		$this->assertTrue(isset($service->starts_on_sync), 'rc.start_packages leaves the start to the resync');
 		$this->assertStringContainsString('awsha_stop_reconcile();', (string)$service->stopcmd);
 		$this->assertStringContainsString('awsha_deinstall();', (string)$page->custom_php_deinstall_command);
 		$this->assertSame('on', (string)$page->xpath('//field[fieldname="enable"]/default_value')[0]);

@@ -65,9 +65,11 @@ final class ShellEscapingTest extends ShimTestCase {
 	public function testMinicronCommandIsTwoLayersOfWordsEvenWithHostilePaths(): void {
 		$php = "{$this->tmp}/p h p;touch pwned";
 		$run = "{$this->tmp}/run \$(touch pwned)/awsha-run";
+		$minicron = "{$this->tmp}/mini`touch pwned`cron";
+		$rundir = "{$this->tmp}/r'un dir";
 		$proc = proc_open(array(PHP_BINARY, '-r', 'require "awsha.inc"; echo awsha_minicron_command();'),
 		    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp,
-		    array_merge(getenv(), array('AWSHA_PHP' => $php, 'AWSHA_RUN' => $run)));
+		    array_merge(getenv(), array('AWSHA_PHP' => $php, 'AWSHA_RUN' => $run, 'AWSHA_MINICRON' => $minicron, 'AWSHA_RUN_DIR' => $rundir)));
 		$command = stream_get_contents($pipes[1]);
 		$err = stream_get_contents($pipes[2]);
 		fclose($pipes[1]);
@@ -75,7 +77,7 @@ final class ShellEscapingTest extends ShimTestCase {
 		$this->assertSame(0, proc_close($proc), $err);
 
 		$outer = $this->shellWords($command);
-		$this->assertSame(array('/usr/local/bin/minicron', '60', '/var/run/awsha_reconcile.pid'), array_slice($outer, 0, 3));
+		$this->assertSame(array($minicron, '60', "{$rundir}/awsha_reconcile.pid"), array_slice($outer, 0, 3));
 		$this->assertCount(4, $outer, 'minicron runs only its third argument: the job must be one word');
 		$this->assertSame(array($php, $run, 'reconcile'), $this->shellWords($outer[3]));
 		$this->assertFileDoesNotExist("{$this->tmp}/pwned");
