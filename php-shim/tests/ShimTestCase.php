@@ -146,11 +146,11 @@ abstract class ShimTestCase extends TestCase {
 		}, array_filter(explode("\n", file_get_contents($this->fakeLog)), 'strlen'));
 	}
 
-	/* The recorded calls of one stubbed pfSense function: a list of argument lists. */
-	protected function stubCalls(string $function): array {
+	/* The recorded calls of one stubbed pfSense function: a list of argument lists (on $node: null = this node, 'peer'). */
+	protected function stubCalls(string $function, $node = false): array {
 		$calls = array();
 		foreach ($GLOBALS['__stub_calls'] as $call) {
-			if ($call['fn'] === $function) {
+			if ($call['fn'] === $function && ($node === false || ($call['node'] ?? null) === $node)) {
 				$calls[] = $call['args'];
 			}
 		}

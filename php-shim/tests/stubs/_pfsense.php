@@ -153,8 +153,29 @@ function awsha_stub_rc_start_packages() {
 
 /* ---------------- XMLRPC ---------------- */
 
-/* Runs $fn with $GLOBALS['config'] set to the peer's config; keeps what it leaves there. */
+/*
+ * Runs $fn with $GLOBALS['config'] set to the peer's config, and the peer's
+ * environment ($GLOBALS['__stub_peer_env'], or the JSON object
+ * AWSHA_STUB_PEER_ENV in a child process: its own run directory, its own
+ * answers of the fake binary); keeps what it leaves in the config.
+ */
 function awsha_stub_on_peer(callable $fn) {
+	$env = $GLOBALS['__stub_peer_env'] ?? json_decode((string)getenv('AWSHA_STUB_PEER_ENV'), true);
+	$saved_env = array();
+	foreach ((array)$env as $name => $value) {
+		$saved_env[$name] = getenv($name);
+		putenv("{$name}={$value}");
+	}
+	try {
+		return awsha_stub_on_peer_config($fn);
+	} finally {
+		foreach ($saved_env as $name => $value) {
+			putenv($value === false ? $name : "{$name}={$value}");
+		}
+	}
+}
+
+function awsha_stub_on_peer_config(callable $fn) {
 	$file = getenv('AWSHA_STUB_PEER_CONFIG');
 	$in_file = !defined('AWSHA_STUB_IN_PHPUNIT') && $file !== false && $file !== '';
 	if ($in_file) {

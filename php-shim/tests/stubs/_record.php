@@ -47,7 +47,8 @@ function awsha_stub_has($feature) {
 }
 
 function awsha_stub_record($function, array $args) {
-	$GLOBALS['__stub_calls'][] = array('fn' => $function, 'args' => $args);
+	/* node: null on the node under test, 'peer' inside the XMLRPC peer's model (_pfsense.php). */
+	$GLOBALS['__stub_calls'][] = array('fn' => $function, 'args' => $args, 'node' => $GLOBALS['__stub_node'] ?? null);
 	$log = getenv('AWSHA_STUB_LOG');
 	if (!defined('AWSHA_STUB_IN_PHPUNIT') && $log !== false && $log !== '') {
 		file_put_contents($log, json_encode(array('fn' => $function, 'args' => $args, 'pid' => getmypid())) . "\n", FILE_APPEND | LOCK_EX);

@@ -14,7 +14,7 @@ final class GuiOptionsTest extends ShimTestCase {
 		    array('name' => 'WAN (ena0, eni-0aa11111111111111, 10.0.1.0/24)', 'value' => 'wan'),
 		    array('name' => 'LAN (ena1, eni-0bb22222222222222, 10.0.2.0/24)', 'value' => 'lan'),
 		), awsha_interface_options());
-		$this->assertSame(array('--json', 'interfaces'), $this->fakeRuns()[0]['argv']);
+		$this->assertSame(array('--json', '--deadline', '5', 'interfaces'), $this->fakeRuns()[0]['argv']);
 	}
 
 	public function testPrivateIpChoicesAreTheVipDefaultTheEniAddressesAndTheIpsTab(): void {

@@ -37,14 +37,14 @@ final class ShellEscapingTest extends ShimTestCase {
 		$report = self::interfacesReport();
 		$report['interfaces'][0]['interface'] = $value;
 		$this->scenario(array('interfaces' => array('stdout' => $report), 'map-ip' => array('answers' => array())));
-		awsha_plugin_xmlrpc_recv(array('installedpackages' => array('awshaips' => array('config' => array(
+		awsha_sync_merge(array('settings' => array(), 'sections' => array('awshaips' => array(
 		    array('vhid' => 'wan@1', 'interface' => $value, 'ipaddr' => $value, 'xmlrpcsync' => 'on', 'subnet_cidr' => '10.0.9.0/24'),
-		)))));
+		))));
 		$mapIp = array_values(array_filter($this->fakeRuns(), function ($r) {
 			return in_array('map-ip', $r['argv'], true);
 		}));
 		$this->assertCount(1, $mapIp);
-		$this->assertSame(array('map-ip', '--interface', $value, '--from-subnet', '10.0.9.0/24', $value), $mapIp[0]['argv']);
+		$this->assertSame(array('--deadline', '10', 'map-ip', '--interface', $value, '--from-subnet', '10.0.9.0/24', $value), $mapIp[0]['argv']);
 		$this->assertFileDoesNotExist("{$this->tmp}/pwned");
 	}
 
