@@ -316,3 +316,16 @@ function awsha_stub_rc_filter_synchronize() {
 	}
 	return $xml;
 }
+
+/* ---------------- GUI ---------------- */
+
+/* guiconfig.inc print_info_box() (master 9363ac5b86): the message goes into the page as given (HTML). */
+if (!function_exists('print_info_box')) {
+	function print_info_box($msg, $class = "alert-warning", $btnname = "close", $btntext = "", $btnicon = "", $btnclass = "default") {
+		awsha_stub_record('print_info_box', array($msg, $class));
+		if (strpos($class, 'alert-') !== 0) {
+			$class = "alert-{$class}";
+		}
+		echo "<div class=\"alert {$class} clearfix\" role=\"alert\"><div class=\"pull-left\">{$msg}</div></div>";
+	}
+}

@@ -55,8 +55,8 @@ final class ShellEscapingTest extends ShimTestCase {
 		$errors = array();
 		awsha_validate_input('awsharoutes', $post, null, $errors);
 		$run = $this->fakeRuns()[0];
-		$this->assertSame('--config', $run['argv'][1]);
-		$this->assertSame(array('--json', '--config', $run['argv'][2], 'validate'), $run['argv']);
+		$this->assertSame('--config', $run['argv'][3]);
+		$this->assertSame(array('--json', '--deadline', '5', '--config', $run['argv'][4], 'validate'), $run['argv'], 'a GUI call: a deadline of a few seconds');
 		$xml = simplexml_load_string($run['config']);
 		$this->assertSame(trim($value), (string)$xml->installedpackages->awsharoutes->config[0]->routetable);
 	}
