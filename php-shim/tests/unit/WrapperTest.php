@@ -98,6 +98,18 @@ final class WrapperTest extends ShimTestCase {
 		$this->assertSame(array(array('awsha', LOG_INFO, 'reconcile: exit 0, actions: 1 changed, 4 unchanged; notices: 1 new')), self::lines($calls));
 	}
 
+	public function testAHungBinaryIsStoppedTenSecondsAfterItsDeadline(): void {
+		/* minicron's runs never overlap: a run that never ends would stop the job for good. */
+		$this->scenario(array('reconcile' => array('sleep' => 60, 'stdout' => array('command' => 'reconcile', 'ok' => true))));
+		$started = microtime(true);
+		[$rc, , $err, $calls] = $this->runWrapper(array('--deadline', '1', 'reconcile'));
+		$this->assertLessThan(14, microtime(true) - $started);
+		$this->assertSame(124, $rc, $err);
+		$this->assertStringContainsString('no answer within 11 s', $err);
+		$this->assertCount(1, self::callsOf($calls, 'file_notice'));
+		$this->assertSame(array('awsha', LOG_ERR), array_slice(self::lines($calls)[0], 0, 2));
+	}
+
 	public function testNoArgumentsIsAUsageError(): void {
 		[$rc, , $err, $calls] = $this->runWrapper(array());
 		$this->assertSame(2, $rc);
