@@ -11,6 +11,9 @@ abstract class ShimTestCase extends TestCase {
 	protected string $tmp;
 	protected string $fakeLog;
 	protected string $scenarioFile;
+	protected string $runDir;
+	protected string $noticesFile;
+	protected string $minicronLog;
 	private string $cwd;
 
 	protected function setUp(): void {
@@ -24,19 +27,73 @@ abstract class ShimTestCase extends TestCase {
 		$this->scenario(array());
 		putenv("AWSHA_FAKE_LOG={$this->fakeLog}");
 		putenv("AWSHA_FAKE_SCENARIO={$this->scenarioFile}");
+		/* The run directory (lock files, notice state, the job's pidfile) and pfSense's notice queue. */
+		$this->runDir = "{$this->tmp}/run";
+		mkdir($this->runDir, 0700);
+		putenv("AWSHA_RUN_DIR={$this->runDir}");
+		$this->noticesFile = "{$this->tmp}/notices.serial.json";
+		putenv("AWSHA_STUB_NOTICES={$this->noticesFile}");
+		$this->minicronLog = "{$this->tmp}/minicron.pids";
+		putenv('AWSHA_MINICRON=' . AWSHA_FAKE_MINICRON);
+		putenv("AWSHA_FAKE_MINICRON_LOG={$this->minicronLog}");
 		$GLOBALS['__stub_calls'] = array();
-		$GLOBALS['__stub_pid_running'] = false;
+		unset($GLOBALS['__stub_pid_running'], $GLOBALS['__stub_profile'], $GLOBALS['__stub_peer'], $GLOBALS['__stub_peer_error'],
+		    $GLOBALS['__stub_node'], $GLOBALS['__stub_syslog_ident'], $GLOBALS['__stub_written_configs']);
+		$GLOBALS['__stub_exec'] = false;
 		$GLOBALS['__stub_exec_bg'] = false;
+		$GLOBALS['__stub_booting'] = false;
 		$GLOBALS['__stub_mwexec_rc'] = 0;
 		unset($GLOBALS['awsha_gui_interfaces']);
 		$GLOBALS['config'] = self::baseConfig();
 	}
 
 	protected function tearDown(): void {
+		/* Every fake minicron this test started (and only those) is stopped. */
+		foreach ($this->minicronPids() as $pid) {
+			if (posix_kill($pid, 0)) {
+				posix_kill($pid, SIGKILL);
+			}
+		}
 		chdir($this->cwd);
-		putenv('AWSHA_FAKE_LOG');
-		putenv('AWSHA_FAKE_SCENARIO');
+		foreach (array('AWSHA_FAKE_LOG', 'AWSHA_FAKE_SCENARIO', 'AWSHA_RUN_DIR', 'AWSHA_STUB_NOTICES', 'AWSHA_MINICRON',
+		    'AWSHA_FAKE_MINICRON_LOG') as $name) {
+			putenv($name);
+		}
 		self::removeTree($this->tmp);
+	}
+
+	/* The pids of the fake minicron daemons started in this test. */
+	protected function minicronPids(): array {
+		if (!is_file($this->minicronLog)) {
+			return array();
+		}
+		return array_map('intval', array_filter(explode("\n", file_get_contents($this->minicronLog)), 'strlen'));
+	}
+
+	/* Those still running (a zombie is not running: pfSense's init reaps it). */
+	protected function liveMinicrons(): array {
+		return array_values(array_filter($this->minicronPids(), 'awsha_stub_alive'));
+	}
+
+	/* What went to syslog: [[ident, priority, message], ...], from stub records. */
+	protected static function syslogLines(array $calls): array {
+		return array_map(function ($a) {
+			return array($a[0], $a[1], $a[2]);
+		}, self::callsOf($calls, 'syslog'));
+	}
+
+	/* What this process sent to syslog under the program name awsha: the messages. */
+	protected function awshaLines(): array {
+		return array_values(array_map(function ($l) {
+			return $l[2];
+		}, array_filter(self::syslogLines($GLOBALS['__stub_calls']), function ($l) {
+			return $l[0] === 'awsha';
+		})));
+	}
+
+	/* The notice queue as the stub of file_notice() left it (pfSense's notices.serial). */
+	protected function noticeQueue(): array {
+		return is_file($this->noticesFile) ? (json_decode(file_get_contents($this->noticesFile), true) ?: array()) : array();
 	}
 
 	/* Two ENI-backed interfaces and three CARP VIPs (one on an interface without an ENI). */
@@ -89,11 +146,11 @@ abstract class ShimTestCase extends TestCase {
 		}, array_filter(explode("\n", file_get_contents($this->fakeLog)), 'strlen'));
 	}
 
-	/* The recorded calls of one stubbed pfSense function: a list of argument lists. */
-	protected function stubCalls(string $function): array {
+	/* The recorded calls of one stubbed pfSense function: a list of argument lists (on $node: null = this node, 'peer'). */
+	protected function stubCalls(string $function, $node = false): array {
 		$calls = array();
 		foreach ($GLOBALS['__stub_calls'] as $call) {
-			if ($call['fn'] === $function) {
+			if ($call['fn'] === $function && ($node === false || ($call['node'] ?? null) === $node)) {
 				$calls[] = $call['args'];
 			}
 		}

@@ -40,9 +40,9 @@ final class CarpRealBinaryAgainstMotoTest extends ShimTestCase {
 			$this->assertSame('wan@1', $action['vhid']);
 			$this->assertSame('changed', $action['status'], $diag);
 		}
-		/* The wrapper (a child process) logged its summary and, nothing having failed, filed no notice. */
+		/* The wrapper (a child process) logged its summary under the program name awsha and, nothing having failed, filed no notice. */
 		$calls = self::readStubLog($stubLog);
-		$this->assertNotEmpty(array_merge(self::callsOf($calls, 'logger'), self::callsOf($calls, 'log_error')), $diag);
+		$this->assertSame(array(array('awsha', LOG_INFO, "failover {$interface}: exit 0, actions: 4 changed")), self::syslogLines($calls), $diag);
 		$this->assertSame(array(), self::callsOf($calls, 'file_notice'));
 	}
 }

@@ -1,6 +1,48 @@
 <?php
 
+/*
+ * The GUI's choices (issue 12 points 7 and 9), taken the way pkg_edit.php
+ * takes a select_source (pfsense/pfsense master 9363ac5b86
+ * src/usr/local/www/pkg_edit.php "case select_source": eval of the source,
+ * then the option whose value equals the field's value is selected — when
+ * none does, the browser shows the first one, and a save stores that).
+ */
 final class GuiOptionsTest extends ShimTestCase {
+	protected function setUp(): void {
+		parent::setUp();
+		$_GET = $_POST = $_REQUEST = array();
+		unset($GLOBALS['awsha_gui_error']);
+	}
+
+	protected function tearDown(): void {
+		$_GET = $_POST = $_REQUEST = array();
+		parent::tearDown();
+	}
+
+	/* pkg_edit.php's select_source: [options value => name, the value selected or null]. */
+	private static function pkgEditSelect(string $source, string $value): array {
+		$pkg_source_txt = null;
+		eval("\$pkg_source_txt = &$source;");
+		$options = array();
+		$selected = array();
+		foreach ($pkg_source_txt as $opt) {
+			$options[$opt['value']] = $opt['name'];
+			if (in_array($opt['value'], array($value), true)) {
+				$selected[] = $opt['value'];
+			}
+		}
+		return array($options, $selected[0] ?? null);
+	}
+
+	/* Editing row $id of a tab (pkg_edit.php?xml=…&act=edit&id=…). */
+	private function editing(string $xml, int $id): void {
+		$_GET = $_REQUEST = array('xml' => $xml, 'act' => 'edit', 'id' => (string)$id);
+	}
+
+	private function withInterfaces(): void {
+		$this->scenario(array('interfaces' => array('stdout' => self::interfacesReport())));
+	}
+
 	public function testVhidChoicesAreTheCarpVipsAsInterfaceAtVhid(): void {
 		$this->assertSame(array(
 		    array('name' => 'wan@1 - 10.0.1.10 (WAN VIP)', 'value' => 'wan@1'),
@@ -9,27 +51,16 @@ final class GuiOptionsTest extends ShimTestCase {
 	}
 
 	public function testInterfaceChoicesAreOnlyTheEniBackedInterfaces(): void {
-		$this->scenario(array('interfaces' => array('stdout' => self::interfacesReport())));
+		$this->withInterfaces();
 		$this->assertSame(array(
 		    array('name' => 'WAN (ena0, eni-0aa11111111111111, 10.0.1.0/24)', 'value' => 'wan'),
 		    array('name' => 'LAN (ena1, eni-0bb22222222222222, 10.0.2.0/24)', 'value' => 'lan'),
 		), awsha_interface_options());
-		$this->assertSame(array('--json', 'interfaces'), $this->fakeRuns()[0]['argv']);
-	}
-
-	public function testPrivateIpChoicesAreTheVipDefaultTheEniAddressesAndTheIpsTab(): void {
-		$this->scenario(array('interfaces' => array('stdout' => self::interfacesReport())));
-		$GLOBALS['config']['installedpackages']['awshaips']['config'] = array(
-		    array('vhid' => 'wan@1', 'interface' => 'wan', 'ipaddr' => '10.0.1.10', 'xmlrpcsync' => 'on'),
-		    array('vhid' => 'wan@1', 'interface' => 'wan', 'ipaddr' => '10.0.1.30', 'xmlrpcsync' => 'on'));
-		$this->assertSame(array('', '10.0.1.11', '10.0.1.10', '10.0.2.11', '10.0.1.30'), array_column(awsha_privateip_options(), 'value'));
-		awsha_interface_options();
-		$this->assertCount(1, $this->fakeRuns(), 'one awsha interfaces per page view');
 	}
 
 	/* How pkg_edit.php reads a select_source: by reference, through eval — without a notice. */
 	public function testChoicesWorkTheWayPkgEditTakesThem(): void {
-		$this->scenario(array('interfaces' => array('stdout' => self::interfacesReport())));
+		$this->withInterfaces();
 		foreach (array('awsha_vhid_options()', 'awsha_interface_options()', 'awsha_privateip_options()') as $source_url) {
 			$pkg_source_txt = null;
 			eval("\$pkg_source_txt = &$source_url;");
@@ -40,9 +71,138 @@ final class GuiOptionsTest extends ShimTestCase {
 		}
 	}
 
-	public function testWithoutAnswerFromAwshaThereAreNoInterfaceChoices(): void {
-		$this->scenario(array('interfaces' => array('rc' => 2, 'stdout' => array('command' => 'interfaces', 'ok' => false, 'error' => 'IMDS unreachable'))));
-		$this->assertSame(array(), awsha_interface_options());
-		$this->assertSame(array(''), array_column(awsha_privateip_options(), 'value'));
+	/* ---------------- point 7: a deadline, and a message instead of an empty drop-down ---------------- */
+
+	public function testTheBinaryGetsADeadlineOfAFewSecondsAndIsAskedOncePerPage(): void {
+		$this->withInterfaces();
+		awsha_interface_options();
+		awsha_privateip_options();
+		$this->assertCount(1, $this->fakeRuns());
+		$this->assertSame(array('--json', '--deadline', '5', 'interfaces'), $this->fakeRuns()[0]['argv']);
+	}
+
+	public function testAHungBinaryCostsThePageSecondsNotMinutes(): void {
+		/* It ignores its own --deadline: the process itself is bounded. */
+		$this->scenario(array('interfaces' => array('sleep' => 60, 'stdout' => self::interfacesReport())));
+		$started = microtime(true);
+		$options = awsha_interface_options();
+		$elapsed = microtime(true) - $started;
+		$this->assertLessThan(9, $elapsed, 'a page waits AWSHA_GUI_DEADLINE (5 s) plus a little, then goes on');
+		$this->assertCount(1, $options);
+		$this->assertSame('', $options[0]['value']);
+		$this->assertStringContainsString('no answer within', $options[0]['name']);
+	}
+
+	public function testAFailureSaysWhyInThePageAndInTheDropDown(): void {
+		$this->scenario(array('interfaces' => array('rc' => 2, 'stdout' => array('command' => 'interfaces', 'ok' => false,
+		    'error' => 'IMDS meta-data/instance-id: <connection refused>'))));
+		$this->editing('awsha_ips.xml', 0);
+		ob_start();
+		awsha_gui_after_head();
+		$page = ob_get_clean();
+		$this->assertStringContainsString('IMDS meta-data/instance-id: &lt;connection refused&gt;', $page, 'escaped');
+		$this->assertStringContainsString('awsha doctor', $page, 'and where to look');
+		$this->assertSame(array('danger'), array_column($this->stubCalls('print_info_box'), 1));
+		$options = awsha_interface_options();
+		$this->assertSame('', $options[0]['value'], 'nothing to save by mistake: the field is required');
+		$this->assertStringContainsString('cannot list the ENI-backed interfaces', $options[0]['name']);
+		$this->assertCount(1, $this->fakeRuns(), 'the banner and the drop-down share one run');
+	}
+
+	public function testNoMessageWhenAllIsWell(): void {
+		$this->withInterfaces();
+		$this->editing('awsha_ips.xml', 0);
+		ob_start();
+		awsha_gui_after_head();
+		$this->assertSame('', ob_get_clean());
+	}
+
+	/* ---------------- point 9: the Elastic IP's private addresses follow the interface ---------------- */
+
+	private function eipRows(): void {
+		$GLOBALS['config']['installedpackages']['awshaips']['config'] = array(
+		    array('vhid' => 'wan@1', 'interface' => 'wan', 'ipaddr' => '10.0.1.10', 'xmlrpcsync' => 'on'),
+		    array('vhid' => 'wan@1', 'interface' => 'wan', 'ipaddr' => '10.0.1.30', 'xmlrpcsync' => 'on'),
+		    array('vhid' => 'lan@2', 'interface' => 'lan', 'ipaddr' => '10.0.2.10', 'xmlrpcsync' => 'on'),
+		);
+		$GLOBALS['config']['installedpackages']['awshaeips']['config'] = array(
+		    array('vhid' => 'wan@1', 'allocationid' => 'eipalloc-0a1b2c3d4e5f67890', 'interface' => 'lan', 'privateip' => '10.0.2.11', 'xmlrpcsync' => 'on'),
+		    array('vhid' => 'wan@1', 'allocationid' => 'eipalloc-0a1b2c3d4e5f67891', 'interface' => 'wan', 'privateip' => '10.0.1.77', 'xmlrpcsync' => 'on'),
+		);
+	}
+
+	public function testPrivateIpChoicesAreThoseOfTheRowsInterface(): void {
+		$this->withInterfaces();
+		$this->eipRows();
+		$this->editing('awsha_eips.xml', 0);
+		[$options, $selected] = self::pkgEditSelect('awsha_privateip_options()', '10.0.2.11');
+		$this->assertSame(array('', '10.0.2.11', '10.0.2.10'), array_keys($options), 'lan\'s ENI addresses and the IPs tab\'s lan addresses');
+		$this->assertSame('10.0.2.11', $selected);
+	}
+
+	public function testANewRowOffersTheFirstInterfacesAddresses(): void {
+		$this->withInterfaces();
+		$this->eipRows();
+		$_GET = $_REQUEST = array('xml' => 'awsha_eips.xml');
+		[$options] = self::pkgEditSelect('awsha_privateip_options()', '');
+		$this->assertSame(array('', '10.0.1.11', '10.0.1.10', '10.0.1.30'), array_keys($options), 'the interface pkg_edit.php preselects: the first');
+	}
+
+	public function testAfterAFailedSaveThePostedInterfaceDecides(): void {
+		$this->withInterfaces();
+		$this->eipRows();
+		$this->editing('awsha_eips.xml', 0);
+		$_POST = array('interface' => 'wan', 'privateip' => '10.0.1.30', 'id' => '0');
+		[$options, $selected] = self::pkgEditSelect('awsha_privateip_options()', '10.0.1.30');
+		$this->assertSame(array('', '10.0.1.11', '10.0.1.10', '10.0.1.30'), array_keys($options));
+		$this->assertSame('10.0.1.30', $selected);
+	}
+
+	public function testAStoredAddressThatIsNoChoiceStaysSelectedAndSaysSo(): void {
+		$this->withInterfaces();
+		$this->eipRows();
+		$this->editing('awsha_eips.xml', 1);
+		[$options, $selected] = self::pkgEditSelect('awsha_privateip_options()', '10.0.1.77');
+		$this->assertSame('10.0.1.77', $selected, 'pkg_edit.php would select the first choice, and a save would replace the address');
+		$this->assertStringContainsString('not an address of WAN', $options['10.0.1.77']);
+	}
+
+	public function testAStoredInterfaceOrVhidThatIsNoChoiceStaysSelected(): void {
+		$this->withInterfaces();
+		$GLOBALS['config']['installedpackages']['awsharoutes']['config'] = array(
+		    array('vhid' => 'opt9@9', 'routetable' => 'rtb-05ed6e7c46531c6c3', 'cidr' => '0.0.0.0/0', 'interface' => 'opt1', 'xmlrpcsync' => 'on'));
+		$this->editing('awsha_routes.xml', 0);
+		[$options, $selected] = self::pkgEditSelect('awsha_interface_options()', 'opt1');
+		$this->assertSame('opt1', $selected);
+		$this->assertStringContainsString('no ENI of this instance', $options['opt1']);
+		[$options, $selected] = self::pkgEditSelect('awsha_vhid_options()', 'opt9@9');
+		$this->assertSame('opt9@9', $selected);
+		$this->assertStringContainsString('no such CARP VIP', $options['opt9@9']);
+	}
+
+	public function testTheEipPageRefreshesTheAddressesWhenTheInterfaceChanges(): void {
+		$this->withInterfaces();
+		$this->eipRows();
+		$this->editing('awsha_eips.xml', 0);
+		ob_start();
+		awsha_gui_after_form();
+		$script = ob_get_clean();
+		$this->assertMatchesRegularExpression('#^<script type="text/javascript">#', $script);
+		$this->assertStringContainsString("$('#interface').on('change'", $script);
+		$this->assertStringContainsString("$('#privateip')", $script);
+		preg_match('#var awsha_addresses = (\{.*?\});#', $script, $m);
+		$this->assertSame(array(
+		    'wan' => array('10.0.1.11' => '10.0.1.11 (WAN ENI)', '10.0.1.10' => '10.0.1.10 (WAN ENI)', '10.0.1.30' => '10.0.1.30 (IPs tab, wan@1)'),
+		    'lan' => array('10.0.2.11' => '10.0.2.11 (LAN ENI)', '10.0.2.10' => '10.0.2.10 (IPs tab, lan@2)'),
+		), json_decode($m[1], true));
+		$this->assertStringNotContainsString('</script><', substr($script, 0, -9), 'data cannot close the script');
+	}
+
+	public function testTheScriptIsOnlyOnTheElasticIpPage(): void {
+		$this->withInterfaces();
+		$this->editing('awsha_ips.xml', 0);
+		ob_start();
+		awsha_gui_after_form();
+		$this->assertSame('', ob_get_clean());
 	}
 }

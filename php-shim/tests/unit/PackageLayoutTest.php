@@ -71,7 +71,7 @@ final class PackageLayoutTest extends ShimTestCase {
 		foreach ($page->plugins->item as $item) {
 			$types[] = (string)$item->type;
 		}
-		$this->assertSame(array('plugin_carp', 'plugin_xmlrpc_send', 'plugin_xmlrpc_recv', 'plugin_xmlrpc_recv_done'), $types);
+		$this->assertSame(array('plugin_carp'), $types, 'no XMLRPC hook: declaring plugin_xmlrpc_recv breaks core VIP sync on CE 2.8 (XmlrpcSyncTest)');
 		/* pkg_call_plugins() calls <configurationfile basename>_<hook>. */
 		$info = simplexml_load_file(AWSHA_SHIM_ROOT . '/files/usr/local/share/pfSense-pkg-awsha/info.xml');
 		$configurationfile = (string)$info->package->configurationfile;
@@ -83,10 +83,69 @@ final class PackageLayoutTest extends ShimTestCase {
 
 		$service = $page->service;
 		$this->assertSame("is_pid_running('/var/run/awsha_reconcile.pid')", (string)$service->custom_php_service_status_command);
-		$this->assertStringContainsString('awsha_resync();', (string)$service->startcmd);
+		$this->assertStringContainsString('awsha_apply_enable();', (string)$service->startcmd);
+		$this->assertTrue(isset($service->starts_on_sync), 'rc.start_packages leaves the start to the resync');
 		$this->assertStringContainsString('awsha_stop_reconcile();', (string)$service->stopcmd);
 		$this->assertStringContainsString('awsha_deinstall();', (string)$page->custom_php_deinstall_command);
 		$this->assertSame('on', (string)$page->xpath('//field[fieldname="enable"]/default_value')[0]);
+	}
+
+	/* The seed's pages (issue 12 point 9). */
+	public function testTheMenuIsSystemAwsHighAvailabilityAndOpensTheIpsTab(): void {
+		$menu = self::page('awsha.xml')->menu;
+		$this->assertSame(array('AWS High Availability', 'System', '/pkg.php?xml=awsha_ips.xml'),
+		    array((string)$menu->name, (string)$menu->section, (string)$menu->url));
+		foreach (array('awsha_ips.xml' => 'IPs', 'awsha_routes.xml' => 'Routes', 'awsha_eips.xml' => 'Elastic IPs', 'awsha.xml' => 'Settings') as $file => $tab) {
+			$this->assertSame("System/AWS High Availability/{$tab}", (string)self::page($file)->title, $file);
+		}
+		$priv = file_get_contents(AWSHA_SHIM_ROOT . '/files/etc/inc/priv/awsha.priv.inc');
+		$this->assertStringContainsString('WebCfg - System: AWS High Availability', $priv);
+	}
+
+	public function testTabsAreIpsRoutesElasticIpsThenSettings(): void {
+		foreach (array_keys(self::PAGES) as $file) {
+			$texts = array();
+			foreach (self::page($file)->tabs->tab as $tab) {
+				$texts[] = (string)$tab->text;
+			}
+			$this->assertSame(array('IPs', 'Routes', 'Elastic IPs', 'Settings'), $texts, $file);
+		}
+	}
+
+	public function testFieldLabelsAreTheSeeds(): void {
+		$labels = array(
+			'awsha_ips.xml' => array('vhid' => 'CARP VHID', 'interface' => 'Interface', 'ipaddr' => 'Private IP Address', 'xmlrpcsync' => 'XMLRPC Sync'),
+			'awsha_routes.xml' => array('vhid' => 'CARP VHID', 'routetable' => 'Route Table ID', 'cidr' => 'Route CIDR', 'interface' => 'Interface',
+			    'xmlrpcsync' => 'XMLRPC Sync'),
+			'awsha_eips.xml' => array('vhid' => 'CARP VHID', 'allocationid' => 'Elastic IP Allocation ID', 'interface' => 'Interface',
+			    'privateip' => 'Private IP Address', 'xmlrpcsync' => 'XMLRPC Sync'),
+		);
+		foreach ($labels as $file => $expected) {
+			$fields = array();
+			foreach (self::page($file)->fields->field as $field) {
+				if ((string)$field->type !== 'listtopic') {
+					$fields[(string)$field->fieldname] = (string)$field->fielddescr;
+				}
+			}
+			$this->assertSame($expected, $fields, $file);
+			/* pkg.php: type "interface" shows the interface's description, "checkbox" Yes/No. */
+			$columns = array();
+			foreach (self::page($file)->adddeleteeditpagefields->columnitem as $column) {
+				$columns[(string)$column->fieldname] = array((string)$column->fielddescr, (string)$column->type);
+			}
+			$want = array();
+			foreach ($expected as $name => $label) {
+				$want[$name] = array($label, array('interface' => 'interface', 'xmlrpcsync' => 'checkbox')[$name] ?? '');
+			}
+			$this->assertSame($want, $columns, "{$file}: list columns");
+		}
+	}
+
+	public function testTheTabsTellWhenTheInterfacesCannotBeListedAndTheEipTabFollowsTheInterface(): void {
+		foreach (array('awsha_ips.xml', 'awsha_routes.xml', 'awsha_eips.xml') as $file) {
+			$this->assertSame('awsha_gui_after_head();', trim((string)self::page($file)->custom_php_after_head_command), $file);
+		}
+		$this->assertSame('awsha_gui_after_form();', trim((string)self::page('awsha_eips.xml')->custom_php_after_form_command));
 	}
 
 	public function testTabsPointAtThePagesAndEachPageMarksItselfActive(): void {

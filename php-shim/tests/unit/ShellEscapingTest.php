@@ -37,14 +37,14 @@ final class ShellEscapingTest extends ShimTestCase {
 		$report = self::interfacesReport();
 		$report['interfaces'][0]['interface'] = $value;
 		$this->scenario(array('interfaces' => array('stdout' => $report), 'map-ip' => array('answers' => array())));
-		awsha_plugin_xmlrpc_recv(array('installedpackages' => array('awshaips' => array('config' => array(
+		awsha_sync_merge(array('settings' => array(), 'sections' => array('awshaips' => array(
 		    array('vhid' => 'wan@1', 'interface' => $value, 'ipaddr' => $value, 'xmlrpcsync' => 'on', 'subnet_cidr' => '10.0.9.0/24'),
-		)))));
+		))));
 		$mapIp = array_values(array_filter($this->fakeRuns(), function ($r) {
 			return in_array('map-ip', $r['argv'], true);
 		}));
 		$this->assertCount(1, $mapIp);
-		$this->assertSame(array('map-ip', '--interface', $value, '--from-subnet', '10.0.9.0/24', $value), $mapIp[0]['argv']);
+		$this->assertSame(array('--deadline', '10', 'map-ip', '--interface', $value, '--from-subnet', '10.0.9.0/24', $value), $mapIp[0]['argv']);
 		$this->assertFileDoesNotExist("{$this->tmp}/pwned");
 	}
 
@@ -55,8 +55,8 @@ final class ShellEscapingTest extends ShimTestCase {
 		$errors = array();
 		awsha_validate_input('awsharoutes', $post, null, $errors);
 		$run = $this->fakeRuns()[0];
-		$this->assertSame('--config', $run['argv'][1]);
-		$this->assertSame(array('--json', '--config', $run['argv'][2], 'validate'), $run['argv']);
+		$this->assertSame('--config', $run['argv'][3]);
+		$this->assertSame(array('--json', '--deadline', '5', '--config', $run['argv'][4], 'validate'), $run['argv'], 'a GUI call: a deadline of a few seconds');
 		$xml = simplexml_load_string($run['config']);
 		$this->assertSame(trim($value), (string)$xml->installedpackages->awsharoutes->config[0]->routetable);
 	}
@@ -65,9 +65,11 @@ final class ShellEscapingTest extends ShimTestCase {
 	public function testMinicronCommandIsTwoLayersOfWordsEvenWithHostilePaths(): void {
 		$php = "{$this->tmp}/p h p;touch pwned";
 		$run = "{$this->tmp}/run \$(touch pwned)/awsha-run";
+		$minicron = "{$this->tmp}/mini`touch pwned`cron";
+		$rundir = "{$this->tmp}/r'un dir";
 		$proc = proc_open(array(PHP_BINARY, '-r', 'require "awsha.inc"; echo awsha_minicron_command();'),
 		    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp,
-		    array_merge(getenv(), array('AWSHA_PHP' => $php, 'AWSHA_RUN' => $run)));
+		    array_merge(getenv(), array('AWSHA_PHP' => $php, 'AWSHA_RUN' => $run, 'AWSHA_MINICRON' => $minicron, 'AWSHA_RUN_DIR' => $rundir)));
 		$command = stream_get_contents($pipes[1]);
 		$err = stream_get_contents($pipes[2]);
 		fclose($pipes[1]);
@@ -75,7 +77,7 @@ final class ShellEscapingTest extends ShimTestCase {
 		$this->assertSame(0, proc_close($proc), $err);
 
 		$outer = $this->shellWords($command);
-		$this->assertSame(array('/usr/local/bin/minicron', '60', '/var/run/awsha_reconcile.pid'), array_slice($outer, 0, 3));
+		$this->assertSame(array($minicron, '60', "{$rundir}/awsha_reconcile.pid"), array_slice($outer, 0, 3));
 		$this->assertCount(4, $outer, 'minicron runs only its third argument: the job must be one word');
 		$this->assertSame(array($php, $run, 'reconcile'), $this->shellWords($outer[3]));
 		$this->assertFileDoesNotExist("{$this->tmp}/pwned");

@@ -13,9 +13,9 @@ final class ValidationTest extends ShimTestCase {
 	private function candidate(): SimpleXMLElement {
 		$runs = $this->fakeRuns();
 		$this->assertCount(1, $runs);
-		$this->assertSame('--config', $runs[0]['argv'][1]);
-		$this->assertSame('validate', $runs[0]['argv'][3]);
-		$this->assertFileDoesNotExist($runs[0]['argv'][2], 'the temporary config is removed');
+		$this->assertSame(array('--json', '--deadline', '5', '--config'), array_slice($runs[0]['argv'], 0, 4));
+		$this->assertSame('validate', $runs[0]['argv'][5]);
+		$this->assertFileDoesNotExist($runs[0]['argv'][4], 'the temporary config is removed');
 		$xml = simplexml_load_string($runs[0]['config']);
 		$this->assertInstanceOf(SimpleXMLElement::class, $xml);
 		return $xml;
