@@ -9,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := target/debug/awsha
 
-.PHONY: all build test unit integration shim demo bench fmt clean-venv
+.PHONY: all build test lint unit integration shim demo bench fmt clean-venv
 
 all: build
 
@@ -33,7 +33,12 @@ integration: build venv
 shim:
 	php-shim/run-tests.sh
 
-test: build venv
+# Style and lints first: they fail in seconds, before the long suites.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test: build venv lint
 	$(CARGO) test
 	AWSHA_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest tests/integration -q
 	AWSHA_BIN=$(CURDIR)/$(BIN) AWSHA_PY=$(CURDIR)/$(PY) php-shim/run-tests.sh

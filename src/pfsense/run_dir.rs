@@ -1,11 +1,12 @@
-//! The run directory: one flock(2) lock per VHID (design.md §7) and the takeover marker that
-//! reconcile's rules compare against (§6.1).
+//! The run directory: one flock(2) lock per VHID (docs/contracts.md §8) and the takeover marker
+//! that reconcile's rules compare against (§7).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::time::Instant;
 
 use crate::base::time::{Millis, format_rfc3339_millis, parse_rfc3339};
@@ -25,28 +26,30 @@ pub fn takeover_path(run_dir: &Path, vhid: &str) -> PathBuf {
     run_dir.join(format!("awsha.{}.takeover", file_stem(vhid)))
 }
 
-fn open(run_dir: &Path, vhid: &str) -> Result<File, String> {
+fn open(run_dir: &Path, vhid: &str) -> anyhow::Result<File> {
     let path = lock_path(run_dir, vhid);
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("{}: cannot open lock file: {e}", path.display()))
+        .with_context(|| format!("{}: cannot open lock file", path.display()))
 }
 
 /// Takes the lock if free; `Ok(None)` when another process holds it.
-pub fn try_lock(run_dir: &Path, vhid: &str) -> Result<Option<VhidLock>, String> {
+pub fn try_lock(run_dir: &Path, vhid: &str) -> anyhow::Result<Option<VhidLock>> {
     let file = open(run_dir, vhid)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(VhidLock { _file: file })),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(format!("{}: cannot lock: {e}", lock_path(run_dir, vhid).display())),
+        Err(TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("{}: cannot lock", lock_path(run_dir, vhid).display())))
+        }
     }
 }
 
 /// Waits for the lock until `deadline`; `Ok(None)` if it is still held then.
-pub async fn lock_until(run_dir: &Path, vhid: &str, deadline: Instant) -> Result<Option<VhidLock>, String> {
+pub async fn lock_until(run_dir: &Path, vhid: &str, deadline: Instant) -> anyhow::Result<Option<VhidLock>> {
     loop {
         if let Some(lock) = try_lock(run_dir, vhid)? {
             return Ok(Some(lock));
@@ -61,7 +64,7 @@ pub async fn lock_until(run_dir: &Path, vhid: &str, deadline: Instant) -> Result
 
 /// Records when `failover` took a VHID over. Written whole and renamed into place, so a reader
 /// never sees half a time stamp.
-pub fn write_takeover(run_dir: &Path, vhid: &str, at: Millis) -> Result<(), String> {
+pub fn write_takeover(run_dir: &Path, vhid: &str, at: Millis) -> anyhow::Result<()> {
     let path = takeover_path(run_dir, vhid);
     let tmp = path.with_extension(format!("takeover.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -72,7 +75,7 @@ pub fn write_takeover(run_dir: &Path, vhid: &str, at: Millis) -> Result<(), Stri
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        format!("{}: cannot write takeover time: {e}", path.display())
+        anyhow::Error::new(e).context(format!("{}: cannot write takeover time", path.display()))
     })
 }
 
@@ -105,20 +108,20 @@ mod tests {
         assert!(dir.join("awsha.wan_1.lock").exists());
     }
 
-    #[test]
-    fn waiting_gives_up_at_the_deadline() {
+    #[tokio::test(start_paused = true)]
+    async fn waiting_gives_up_at_the_deadline() {
         let dir = temp_dir("wait");
         let _held = try_lock(&dir, "wan@1").unwrap().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = std::time::Instant::now();
-        let got = rt
-            .block_on(lock_until(&dir, "wan@1", Instant::now() + Duration::from_millis(150)))
+        let started = Instant::now();
+        let got = lock_until(&dir, "wan@1", started + Duration::from_millis(150))
+            .await
             .unwrap();
         assert!(got.is_none());
-        assert!(started.elapsed() >= Duration::from_millis(140) && started.elapsed() < Duration::from_secs(2));
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_millis(200),
+            "{waited:?}"
+        );
     }
 
     #[test]
