@@ -13,6 +13,7 @@ use crate::aws::imds::{AwsImds, Imds};
 use crate::aws::sdk::AwsEc2;
 use crate::base::time::{Millis, to_millis};
 use crate::pfsense::ifconfig::{HostFacts, Ifconfig};
+use crate::report::Timeline;
 
 /// What a command may use of the world outside the process.
 pub trait Edges {
@@ -26,13 +27,15 @@ pub trait Edges {
     fn imds(&self, deadline: Instant) -> Self::Imds;
 
     /// EC2 in `region`, at `endpoint` (PrivateLink) or the regional default; each call tried at
-    /// most `attempts` times and abandoned at `deadline`.
+    /// most `attempts` times and abandoned at `deadline`; every request sent and answered is
+    /// marked on `timeline`.
     fn ec2(
         &self,
         region: &str,
         endpoint: Option<&str>,
         deadline: Instant,
         attempts: u32,
+        timeline: &Timeline,
     ) -> impl Future<Output = Self::Ec2>;
 
     /// Whether `url`'s host resolves and accepts a TCP connection, and how fast: doctor's check of
@@ -74,8 +77,15 @@ impl Edges for Real {
         AwsImds::new(deadline)
     }
 
-    async fn ec2(&self, region: &str, endpoint: Option<&str>, deadline: Instant, attempts: u32) -> AwsEc2 {
-        AwsEc2::connect(region, endpoint, deadline, attempts, CONNECT_TIMEOUT).await
+    async fn ec2(
+        &self,
+        region: &str,
+        endpoint: Option<&str>,
+        deadline: Instant,
+        attempts: u32,
+        timeline: &Timeline,
+    ) -> AwsEc2 {
+        AwsEc2::connect(region, endpoint, deadline, attempts, CONNECT_TIMEOUT, timeline.clone()).await
     }
 
     async fn reach(&self, url: &str) -> Result<String, String> {

@@ -33,6 +33,7 @@ use crate::edges::Real;
 use crate::report::Report;
 
 fn main() {
+    report::mark_process_start();
     // args_os: an argument that is not UTF-8 is clap's error to report, not a panic.
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let args: Vec<String> = raw.iter().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -85,8 +86,11 @@ fn finish(report: Report, json: bool) -> ! {
     if let Some(e) = &report.error {
         log::error(e);
     }
+    if let Some(t) = &report.timeline {
+        t.mark("report written");
+    }
     if json {
-        println!("{}", report.to_json());
+        println!("{}", report.to_json_output());
     } else if report.error.is_none() {
         print!("{}", report.to_text());
     }

@@ -2,7 +2,10 @@
 //! and the same facts as text for an operator. Every field is typed; the JSON is written in one
 //! place, `Report::to_json`.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
@@ -161,6 +164,50 @@ pub struct Notice {
     pub message: String,
 }
 
+/// When the process started: the origin of a timeline's milliseconds.
+static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
+
+/// Called first thing in `main`, so a timeline counts from the process's start.
+pub fn mark_process_start() {
+    STARTED.get_or_init(std::time::Instant::now);
+}
+
+/// What a failover did when, in milliseconds since the process started (contracts §9): shared by
+/// the command and its EC2 client, which adds each request sent and answered.
+#[derive(Clone, Debug, Default)]
+pub struct Timeline(Rc<RefCell<Vec<(u64, String)>>>);
+
+impl Timeline {
+    pub fn mark(&self, event: impl Into<String>) {
+        let at = STARTED.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64;
+        self.0.borrow_mut().push((at, event.into()));
+    }
+
+    pub fn events(&self) -> Vec<(u64, String)> {
+        self.0.borrow().clone()
+    }
+}
+
+/// A CARP VIP named by an awsha row, as reconcile and status report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VhidState {
+    pub vhid: String,
+    /// `MASTER`, `BACKUP`, `INIT` or `ABSENT`.
+    pub state: String,
+    /// status: the newest failover of this VHID in the history.
+    pub last_failover: Option<LastFailover>,
+}
+
+/// A failover as the history remembers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastFailover {
+    pub started: String,
+    pub ms: u64,
+    pub ok: bool,
+    pub changed: usize,
+    pub failed: usize,
+}
+
 /// One check of `awsha doctor`.
 #[derive(Clone, Debug)]
 pub struct Check {
@@ -226,6 +273,8 @@ pub enum Details {
     Checks(Vec<Check>),
     /// `failover --dry-run`: the calls it would make.
     Plan(Vec<PlanGroup>),
+    /// `history`: the recorded runs, oldest first (printed as one JSON array).
+    History(Vec<Value>),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -236,7 +285,9 @@ pub struct Report {
     pub split_brain: Vec<SplitBrain>,
     pub notices: Vec<Notice>,
     /// `reconcile` and `status`: every CARP VIP named by an awsha row, with its state.
-    pub vhids: Option<Vec<(String, String)>>,
+    pub vhids: Option<Vec<VhidState>>,
+    /// `failover`: what happened when.
+    pub timeline: Option<Timeline>,
     /// Set for exit 2: usage, configuration or environment error; nothing changed in AWS.
     pub error: Option<String>,
     /// An API call that is not an action (CreateTags) failed, or doctor failed a check: exit 1
@@ -386,7 +437,14 @@ impl Report {
             o.insert(
                 "vhids".into(),
                 v.iter()
-                    .map(|(vhid, state)| json!({"vhid": vhid, "state": state}))
+                    .map(|v| {
+                        let mut o = json!({"vhid": v.vhid, "state": v.state});
+                        if let Some(f) = &v.last_failover {
+                            o["last_failover"] = json!({"started": f.started, "ms": f.ms, "ok": f.ok,
+                                                        "changed": f.changed, "failed": f.failed});
+                        }
+                        o
+                    })
                     .collect(),
             );
         }
@@ -451,6 +509,7 @@ impl Report {
                         .collect(),
                 );
             }
+            Details::History(_) => {}
             Details::Plan(groups) => {
                 o.insert(
                     "plan".into(),
@@ -461,7 +520,24 @@ impl Report {
                 );
             }
         }
+        if let Some(t) = &self.timeline {
+            o.insert(
+                "timeline".into(),
+                t.events()
+                    .into_iter()
+                    .map(|(at, event)| json!({"at_ms": at, "event": event}))
+                    .collect(),
+            );
+        }
         Value::Object(o)
+    }
+
+    /// What `--json` prints: the report object, or for `history` the array of recorded runs.
+    pub fn to_json_output(&self) -> Value {
+        match &self.details {
+            Details::History(runs) if self.error.is_none() => Value::Array(runs.clone()),
+            _ => self.to_json(),
+        }
     }
 
     /// The operator's view: a header, one aligned line per action, split brains and notices.
@@ -475,8 +551,8 @@ impl Report {
             let _ = writeln!(out, "{line}");
         }
         if let Some(vhids) = self.vhids.as_ref().filter(|_| !self.actions_in_text) {
-            for (vhid, state) in vhids {
-                let _ = writeln!(out, "{vhid:<12} {state}");
+            for v in vhids {
+                let _ = writeln!(out, "{:<12} {}", v.vhid, v.state);
             }
         }
         if !self.actions.is_empty() && !self.actions_in_text {

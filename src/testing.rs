@@ -18,6 +18,7 @@ use crate::base::net::Cidr;
 use crate::base::time::Millis;
 use crate::edges::Edges;
 use crate::pfsense::ifconfig::{CarpState, CarpStatus, Device, HostFacts};
+use crate::report::Timeline;
 use crate::settings::Settings;
 
 /// One ENI of the fake world.
@@ -55,6 +56,8 @@ pub struct FakeEc2 {
     pub world: Rc<RefCell<World>>,
     /// Every call takes this long (on tokio's clock).
     pub delay: Duration,
+    /// Marks each call sent and answered, as the real client does.
+    pub timeline: Timeline,
 }
 
 pub const MUTATING: [&str; 5] = ["assign", "replace", "create", "associate", "tags"];
@@ -62,7 +65,9 @@ pub const MUTATING: [&str; 5] = ["assign", "replace", "create", "associate", "ta
 impl FakeEc2 {
     async fn call(&self, name: &'static str, detail: String) -> ApiResult<()> {
         self.world.borrow_mut().calls.push(format!("{name} {detail}"));
+        self.timeline.mark(format!("{name} sent"));
         tokio::time::sleep(self.delay).await;
+        self.timeline.mark(format!("{name} answered"));
         let mut w = self.world.borrow_mut();
         if w.denied.contains(&name) {
             return Err(ApiError::new("UnauthorizedOperation", format!("not allowed: {name}")));
@@ -336,8 +341,18 @@ impl Edges for FakeEdges {
         }
     }
 
-    async fn ec2(&self, _region: &str, _endpoint: Option<&str>, _deadline: Instant, _attempts: u32) -> FakeEc2 {
-        self.ec2.clone()
+    async fn ec2(
+        &self,
+        _region: &str,
+        _endpoint: Option<&str>,
+        _deadline: Instant,
+        _attempts: u32,
+        timeline: &Timeline,
+    ) -> FakeEc2 {
+        FakeEc2 {
+            timeline: timeline.clone(),
+            ..self.ec2.clone()
+        }
     }
 
     async fn reach(&self, url: &str) -> Result<String, String> {

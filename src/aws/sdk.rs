@@ -21,6 +21,7 @@ use crate::aws::ec2::{
 use crate::aws::throttle::{Answer, Limiter};
 use crate::base::net::Cidr;
 use crate::base::text::flatten;
+use crate::report::Timeline;
 
 /// Connection and retry settings (design.md §6): a short connect timeout, throttling paced by a
 /// per-action limiter that follows EC2's answers, 5xx and transient errors retried with
@@ -34,6 +35,8 @@ pub struct AwsEc2 {
     /// Shared by every call of the run (and by `until`'s copies): EC2's buckets are per action,
     /// not per call.
     limiter: Rc<Limiter>,
+    /// Every request sent and answered, for the failover report.
+    timeline: Timeline,
 }
 
 /// EC2 refuses a request with more than this many filter values in all (`FilterLimitExceeded`).
@@ -57,6 +60,7 @@ impl AwsEc2 {
         deadline: Instant,
         attempts: u32,
         connect_timeout: Duration,
+        timeline: Timeline,
     ) -> AwsEc2 {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let timeouts = TimeoutConfig::builder()
@@ -79,6 +83,7 @@ impl AwsEc2 {
             deadline,
             max_attempts: attempts.max(1),
             limiter: Rc::new(Limiter::new()),
+            timeline,
         }
     }
 
@@ -96,16 +101,19 @@ impl AwsEc2 {
         for attempt in 1..=self.max_attempts {
             let sent = async {
                 self.limiter.acquire(action).await;
+                self.timeline.mark(format!("{action} sent"));
                 call().await
             };
             let (err, throttled) = match tokio::time::timeout_at(self.deadline, sent).await {
                 Ok(Ok(v)) => {
                     self.limiter.record(action, Answer::Accepted);
+                    self.timeline.mark(format!("{action} answered"));
                     return Ok(v);
                 }
                 Ok(Err(e)) => {
                     let class = classify(&e);
                     let err = api_error(e);
+                    self.timeline.mark(format!("{action} answered {}", err.code));
                     let throttled = class == Retry::Throttled;
                     self.limiter
                         .record(action, if throttled { Answer::Throttled } else { Answer::Other });
@@ -269,6 +277,7 @@ impl Ec2 for AwsEc2 {
             deadline,
             max_attempts: self.max_attempts,
             limiter: self.limiter.clone(),
+            timeline: self.timeline.clone(),
         }
     }
 

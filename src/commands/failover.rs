@@ -17,7 +17,7 @@ use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::{PfConfig, Problem};
 use crate::pfsense::validate::{Action, validate};
 use crate::pfsense::{run_dir, vhid};
-use crate::report::{ActionReport, Details, Outcome as RunOutcome, Report, Status};
+use crate::report::{ActionReport, Details, Outcome as RunOutcome, Report, Status, Timeline};
 use crate::settings::Settings;
 
 pub struct Request<'a> {
@@ -28,7 +28,9 @@ pub struct Request<'a> {
 
 pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutcome {
     let deadline = Instant::now() + s.deadline;
+    let timeline = Timeline::default();
     let cfg = PfConfig::load(&s.config_path)?;
+    timeline.mark("config read");
     let vip = vhid::resolve(req.vhid, &cfg).map_err(|e| anyhow!("{}: {e}", cfg.path.display()))?;
     let vhid = cfg.vips[vip].canonical();
     let validated = validate(&cfg);
@@ -54,6 +56,7 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutc
     }
     let actions: Vec<&Action> = validated.actions_for(vip);
     let mut report = Report::new("failover");
+    report.timeline = Some(timeline.clone());
     if actions.is_empty() {
         report
             .text
@@ -66,6 +69,11 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutc
     if state != CarpState::Master && !req.force {
         return Ok(skipped(report, &actions, &format!("not MASTER ({state})")));
     }
+    timeline.mark(if state == CarpState::Master {
+        "MASTER confirmed"
+    } else {
+        "not MASTER (--force)"
+    });
 
     // Uncontended (the usual case): no wait, so CARP cannot have moved in between.
     let (lock, waited) = match run_dir::try_lock(&s.run_dir, &vhid)? {
@@ -103,9 +111,11 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutc
         }
     }
 
+    timeline.mark("lock held");
     let interfaces = node::interfaces_of(&actions);
     let imds = edges.imds(deadline);
     let me = node::discover(&imds, &cfg, &facts, &interfaces, false, node::region(s, &cfg)).await?;
+    timeline.mark("IMDS done");
     report.instance = Some(me.instance.clone());
     for (key, eni) in &me.enis {
         log::debug(&format!(
@@ -139,7 +149,13 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutc
     }
 
     let ec2 = edges
-        .ec2(&me.region, node::endpoint(s, &cfg).as_deref(), deadline, MAX_ATTEMPTS)
+        .ec2(
+            &me.region,
+            node::endpoint(s, &cfg).as_deref(),
+            deadline,
+            MAX_ATTEMPTS,
+            &timeline,
+        )
         .await;
     let prio = node::priority(&cfg, &facts, vip, &me.instance);
     let mut stamp = Stamp {
@@ -293,6 +309,21 @@ mod tests {
         }
         assert_eq!(run_dir::read_takeover(&s.run_dir, "wan@1"), Some(T0));
         assert_eq!(format_rfc3339_millis(T0), "2026-11-26T10:00:00.000Z");
+        // The timeline: the steps in order, then every request sent and answered.
+        let events: Vec<String> = r
+            .timeline
+            .as_ref()
+            .unwrap()
+            .events()
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(
+            events[..4],
+            ["config read", "MASTER confirmed", "lock held", "IMDS done"]
+        );
+        assert_eq!(events.iter().filter(|e| e.ends_with(" sent")).count(), 4, "{events:?}");
+        assert_eq!(events.last().unwrap(), "tags answered");
     }
 
     #[tokio::test(start_paused = true)]

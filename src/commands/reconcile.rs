@@ -22,7 +22,7 @@ use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::run_dir;
 use crate::pfsense::validate::{Action, Validated, validate};
-use crate::report::{ActionReport, Observed, Outcome, Report, SplitBrain, Status};
+use crate::report::{ActionReport, Observed, Outcome, Report, SplitBrain, Status, Timeline, VhidState};
 use crate::settings::Settings;
 
 /// T of the reconcile rules: the takeover marker, else the newest change this node tagged for
@@ -84,7 +84,16 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, dry_run: bool) -> Outcome {
     }
     let facts = edges.host_facts().await?;
     let named = named_vhids(&cfg, &v, &facts);
-    report.vhids = Some(named.iter().map(|(_, n, st)| (n.clone(), st.to_string())).collect());
+    report.vhids = Some(
+        named
+            .iter()
+            .map(|(_, vhid, st)| VhidState {
+                vhid: vhid.clone(),
+                state: st.to_string(),
+                last_failover: None,
+            })
+            .collect(),
+    );
     invalid_rows(&mut report, &v, &cfg);
     // contracts §5: reconcile acts only on VHIDs whose rows are all valid, as failover does; the
     // valid rows of a VHID with an invalid one wait for the fix.
@@ -115,7 +124,13 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, dry_run: bool) -> Outcome {
     let me = node::discover(&imds, &cfg, &facts, &interfaces, true, node::region(s, &cfg)).await?;
     report.instance = Some(me.instance.clone());
     let ec2 = edges
-        .ec2(&me.region, node::endpoint(s, &cfg).as_deref(), deadline, MAX_ATTEMPTS)
+        .ec2(
+            &me.region,
+            node::endpoint(s, &cfg).as_deref(),
+            deadline,
+            MAX_ATTEMPTS,
+            &Timeline::default(),
+        )
         .await;
     let obs = observe(&ec2, &actions, &pair_resources(&v.actions), &me.enis, &me.instance).await;
     if obs.holders_by_tags {

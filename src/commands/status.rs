@@ -4,6 +4,7 @@
 use tokio::time::Instant;
 
 use crate::aws::ec2::MAX_ATTEMPTS;
+use crate::core::history;
 use crate::core::node;
 use crate::core::observe::{compare, named_vhids, observe, pair_resources};
 use crate::core::plan;
@@ -12,7 +13,7 @@ use crate::log::Level;
 use crate::pfsense::ifconfig::CarpState;
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::validate::{Action, validate};
-use crate::report::{ActionReport, Observed, Outcome, Report, Status};
+use crate::report::{ActionReport, Observed, Outcome, Report, Status, Timeline, VhidState};
 use crate::settings::Settings;
 
 pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
@@ -22,7 +23,22 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
     let facts = edges.host_facts().await?;
     let mut report = Report::new("status");
     let named = named_vhids(&cfg, &v, &facts);
-    report.vhids = Some(named.iter().map(|(_, n, st)| (n.clone(), st.to_string())).collect());
+    // The history tells when each VHID last failed over; a history that cannot be read costs
+    // only that column.
+    let history = history::entries(s).unwrap_or_else(|e| {
+        report.notice(Level::Warning, "history", format!("{e:#}"));
+        Vec::new()
+    });
+    report.vhids = Some(
+        named
+            .iter()
+            .map(|(_, vhid, st)| VhidState {
+                vhid: vhid.clone(),
+                state: st.to_string(),
+                last_failover: history::last_failover(&history, vhid),
+            })
+            .collect(),
+    );
     for p in v.problems() {
         report.notice(Level::Error, "config", format!("{}: {p}", cfg.path.display()));
     }
@@ -36,7 +52,13 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
     let me = node::discover(&imds, &cfg, &facts, &interfaces, true, node::region(s, &cfg)).await?;
     report.instance = Some(me.instance.clone());
     let ec2 = edges
-        .ec2(&me.region, node::endpoint(s, &cfg).as_deref(), deadline, MAX_ATTEMPTS)
+        .ec2(
+            &me.region,
+            node::endpoint(s, &cfg).as_deref(),
+            deadline,
+            MAX_ATTEMPTS,
+            &Timeline::default(),
+        )
         .await;
     let obs = observe(&ec2, &actions, &pair_resources(&v.actions), &me.enis, &me.instance).await;
     report.text.push(format!(
@@ -44,6 +66,20 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
         me.instance,
         if cfg.settings.enable { "on" } else { "off" }
     ));
+    for v in report.vhids.iter().flatten() {
+        let last = match &v.last_failover {
+            Some(f) => format!(
+                "last failover {} took {} ms: {} ({} changed, {} failed)",
+                f.started,
+                f.ms,
+                if f.ok { "ok" } else { "FAILED" },
+                f.changed,
+                f.failed
+            ),
+            None => "no failover recorded on this node".into(),
+        };
+        report.text.push(format!("  {:<12} {:<7} {last}", v.vhid, v.state));
+    }
     for a in &actions {
         let state = named
             .iter()

@@ -1,5 +1,6 @@
-//! The run directory: one flock(2) lock per VHID (docs/contracts.md §8) and the takeover marker
-//! that reconcile's rules compare against (§7).
+//! The run directory: one flock(2) lock per VHID (docs/contracts.md §8), the takeover marker that
+//! reconcile's rules compare against (§7), and the history of runs that changed or failed
+//! something (§9).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
@@ -84,6 +85,62 @@ pub fn read_takeover(run_dir: &Path, vhid: &str) -> Option<Millis> {
     parse_rfc3339(text.trim())
 }
 
+/// The history file: one JSON object a line, oldest first.
+pub fn history_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("awsha.history.jsonl")
+}
+
+/// How many runs the history keeps.
+pub const HISTORY_LINES: usize = 500;
+
+/// Appends one run (a JSON object on one line) to the history, keeping the newest
+/// `HISTORY_LINES`. Writers take turns under an flock on `awsha.history.lock`; each rewrites the
+/// file whole and renames it into place, so a reader (the status page) sees the old file or the new
+/// one, never half a line.
+pub fn append_history(run_dir: &Path, line: &str) -> anyhow::Result<()> {
+    debug_assert!(!line.contains('\n'));
+    let lock_path = run_dir.join("awsha.history.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}: cannot open lock file", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("{}: cannot lock", lock_path.display()))?;
+    let path = history_path(run_dir);
+    let mut lines = read_history(run_dir)?;
+    lines.push(line.to_string());
+    let keep = &lines[lines.len().saturating_sub(HISTORY_LINES)..];
+    let tmp = path.with_extension(format!("jsonl.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        for l in keep {
+            writeln!(f, "{l}")?;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("{}: cannot write the history", path.display()))
+    })
+}
+
+/// The history's lines, oldest first; none when there is no history yet.
+pub fn read_history(run_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let path = history_path(run_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("{}: cannot read", path.display()))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +179,20 @@ mod tests {
             waited >= Duration::from_millis(150) && waited < Duration::from_millis(200),
             "{waited:?}"
         );
+    }
+
+    #[test]
+    fn history_keeps_whole_lines_and_the_newest_500() {
+        let dir = temp_dir("history");
+        assert!(read_history(&dir).unwrap().is_empty());
+        for i in 0..HISTORY_LINES + 20 {
+            append_history(&dir, &format!("{{\"n\":{i}}}")).unwrap();
+        }
+        let lines = read_history(&dir).unwrap();
+        assert_eq!(lines.len(), HISTORY_LINES);
+        assert_eq!(lines[0], "{\"n\":20}");
+        assert_eq!(lines.last().unwrap(), &format!("{{\"n\":{}}}", HISTORY_LINES + 19));
+        assert!(std::fs::read_to_string(history_path(&dir)).unwrap().ends_with("}\n"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::edges::Edges;
 use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::validate::{Action, ActionKind};
-use crate::report::{Check, CheckStatus};
+use crate::report::{Check, CheckStatus, Timeline};
 
 /// What the EC2 checks need to know of this node.
 pub(super) struct Facts<'a> {
@@ -41,7 +41,15 @@ pub(super) async fn checks<E: Edges>(
     let shown = endpoint
         .clone()
         .unwrap_or_else(|| format!("https://ec2.{region}.amazonaws.com"));
-    let ec2 = edges.ec2(region, endpoint.as_deref(), deadline, DOCTOR_ATTEMPTS).await;
+    let ec2 = edges
+        .ec2(
+            region,
+            endpoint.as_deref(),
+            deadline,
+            DOCTOR_ATTEMPTS,
+            &Timeline::default(),
+        )
+        .await;
     let credentials = credentials_check(edges, &ec2).await;
     let credentials_ok = credentials.status != CheckStatus::Fail;
     checks.push(credentials);
