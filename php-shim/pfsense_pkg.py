@@ -578,7 +578,10 @@ class Checker:
                 release = FBSD_VERSION_RELEASE.get(newest)
                 if release is None or release > 14:
                     self.fail(f"{BINARY_PATH}: needs libc symbol version FBSD_{newest}, newer than FreeBSD 14")
-                line += f"; newest symbol version FBSD_{newest} (FreeBSD {release}): runs on FreeBSD 14 and later"
+                syms = _run([readelf, "--dyn-syms", "-W", str(bin_path)]).stdout.decode()
+                newest_syms = sorted(set(re.findall(rf"\s(\S+)@FBSD_{re.escape(newest)}\b", syms)))
+                line += (f"; newest libc symbol version FBSD_{newest} (FreeBSD {release}: "
+                         f"{', '.join(newest_syms) or '-'})")
         self.lines.append(line)
 
     def _check_scripts(self, full: dict) -> None:
