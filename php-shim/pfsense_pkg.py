@@ -618,7 +618,8 @@ class Checker:
         (root / "usr/local/bin").mkdir(parents=True, exist_ok=True)
         wrapper = root / "usr/local/bin/php"
         include = ":".join([".", str(stubs), str(root / "etc/inc"), str(root / "usr/local/pkg")])
-        wrapper.write_text(f"#!/bin/sh\nexec {php} -d include_path={include} -d display_errors=stderr \"$@\"\n")
+        wrapper.write_text(f"#!/bin/sh\nexec {shlex.quote(php)} -d {shlex.quote('include_path=' + include)} "
+                           "-d display_errors=stderr \"$@\"\n")
         wrapper.chmod(0o755)
         shutil.copy(stubs / "rc.packages", root / "etc/rc.packages")
         config, log = work / "config.json", work / "calls.jsonl"
@@ -745,6 +746,9 @@ def main(argv: list[str]) -> int:
                 print(f"  OK        {pkg}")
     except PkgError as e:
         print(f"pfsense_pkg: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"pfsense_pkg: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 1
     return 0
 
