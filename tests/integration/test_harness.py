@@ -720,3 +720,29 @@ def test_fake_ifconfig_inet6_carp_vip(dual: DualStack, node_a: Node, node_b: Nod
     assert carp.findall(node_b.ifconfig.read()) == [
         ("BACKUP", "1", "1", "100"), ("BACKUP", "3", "1", "100"), ("BACKUP", "2", "1", "100")]
 
+
+
+def test_proxy_route_settings_for_ipv6_and_prefix_lists(dual: DualStack, scenario: Scenario,
+                                                        proxy: Proxy, ec2: Any) -> None:
+    s, ds, c = scenario, dual, via(proxy.url)
+    lan_a = s.eni[("A", "lan")]
+    # replace_route_missing names the destination field the request carried.
+    ec2.delete_route(RouteTableId=ds.rt3, DestinationPrefixListId=ds.prefix_list)
+    proxy.configure(replace_route_missing="InvalidRoute.NotFound")
+    for kw, text in (({"RouteTableId": s.rt1, "DestinationIpv6CidrBlock": "2001:db8::/32"},
+                      "destination-ipv6-cidr-block 2001:db8::/32"),
+                     ({"RouteTableId": ds.rt3, "DestinationPrefixListId": ds.prefix_list},
+                      f"destination-prefix-list-id {ds.prefix_list}")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            c.replace_route(NetworkInterfaceId=lan_a, **kw)
+        assert e.value.response["Error"]["Code"] == "InvalidRoute.NotFound"
+        assert text in e.value.response["Error"]["Message"], e.value.response["Error"]
+    # A propagated IPv6 route is listed in destinationIpv6CidrBlock, after the static one.
+    proxy.configure(replace_route_missing=None, propagated_routes=[
+        {"route_table": s.rt1, "cidr": V6_DEFAULT_ROUTE, "gateway": "vgw-0123456789abcdef0"}])
+    routes = c.describe_route_tables(RouteTableIds=[s.rt1])["RouteTables"][0]["Routes"]
+    v6 = [(r.get("Origin"), r.get("NetworkInterfaceId"), r.get("GatewayId")) for r in routes
+          if r.get("DestinationIpv6CidrBlock") == V6_DEFAULT_ROUTE]
+    assert v6 == [("CreateRoute", s.eni[("B", "lan")], None),
+                  ("EnableVgwRoutePropagation", None, "vgw-0123456789abcdef0")]
+    assert not any(r.get("DestinationCidrBlock") == V6_DEFAULT_ROUTE for r in routes)
