@@ -245,6 +245,8 @@ pub struct EniInterface {
     pub subnet_id: Option<String>,
     pub subnet_cidr: Option<String>,
     pub ipv4s: Vec<String>,
+    pub subnet_ipv6_cidrs: Vec<String>,
+    pub ipv6s: Vec<String>,
 }
 
 /// A step of a failover plan: calls that run at the same time.
@@ -486,7 +488,8 @@ impl Report {
                     .map(|e| {
                         json!({"interface": e.interface, "device": e.device, "descr": e.descr,
                                "eni": e.eni, "mac": e.mac, "subnet_id": e.subnet_id,
-                               "subnet_cidr": e.subnet_cidr, "ipv4s": e.ipv4s})
+                               "subnet_cidr": e.subnet_cidr, "ipv4s": e.ipv4s,
+                               "subnet_ipv6_cidrs": e.subnet_ipv6_cidrs, "ipv6s": e.ipv6s})
                     })
                     .collect();
                 let others: Vec<Value> = not_eni

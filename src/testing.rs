@@ -5,7 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::aws::ec2::{Address, ApiError, ApiResult, DryRun, Ec2, NetworkInterface, RouteTable, TagMap};
 use crate::aws::imds::Imds;
-use crate::base::net::Cidr;
+use crate::base::net::{Cidr, Destination};
 use crate::base::time::Millis;
 use crate::edges::Edges;
 use crate::pfsense::ifconfig::{CarpState, CarpStatus, Device, HostFacts};
@@ -28,7 +28,10 @@ pub struct FakeEni {
     pub instance: String,
     pub subnet_id: String,
     pub subnet: Cidr,
-    pub ips: Vec<Ipv4Addr>,
+    /// The subnet's IPv6 prefix, in a dual-stack subnet.
+    pub subnet6: Option<Cidr>,
+    /// Private IPv4 and IPv6 addresses.
+    pub ips: Vec<IpAddr>,
 }
 
 /// What EC2 holds, and what was asked of it.
@@ -36,7 +39,7 @@ pub struct FakeEni {
 pub struct World {
     pub enis: BTreeMap<String, FakeEni>,
     /// Table → destination → ENI.
-    pub tables: BTreeMap<String, BTreeMap<Cidr, String>>,
+    pub tables: BTreeMap<String, BTreeMap<Destination, String>>,
     /// Allocation → (ENI, private IP).
     pub addresses: BTreeMap<String, (Option<String>, Option<Ipv4Addr>)>,
     pub tags: TagMap,
@@ -60,7 +63,15 @@ pub struct FakeEc2 {
     pub timeline: Timeline,
 }
 
-pub const MUTATING: [&str; 5] = ["assign", "replace", "create", "associate", "tags"];
+pub const MUTATING: [&str; 7] = [
+    "assign",
+    "assign6",
+    "unassign6",
+    "replace",
+    "create",
+    "associate",
+    "tags",
+];
 
 impl FakeEc2 {
     async fn call(&self, name: &'static str, detail: String) -> ApiResult<()> {
@@ -105,21 +116,66 @@ impl Ec2 for FakeEc2 {
         if !w.enis.contains_key(eni) {
             return Err(ApiError::new("InvalidNetworkInterfaceID.NotFound", eni));
         }
+        let ips: Vec<IpAddr> = ips.iter().map(|i| IpAddr::V4(*i)).collect();
         for e in w.enis.values_mut() {
             e.ips.retain(|ip| !ips.contains(ip));
         }
-        w.enis.get_mut(eni).expect("checked").ips.extend_from_slice(ips);
+        w.enis.get_mut(eni).expect("checked").ips.extend(ips);
         Ok(())
     }
 
-    async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
+    async fn assign_ipv6(&self, eni: &str, addrs: &[Ipv6Addr]) -> ApiResult<()> {
+        self.call("assign6", format!("{eni} {addrs:?}")).await?;
+        let mut w = self.world.borrow_mut();
+        if !w.enis.contains_key(eni) {
+            return Err(ApiError::new("InvalidNetworkInterfaceID.NotFound", eni));
+        }
+        let wanted: Vec<IpAddr> = addrs.iter().map(|a| IpAddr::V6(*a)).collect();
+        // EC2: no reassignment for IPv6; the call fails whole.
+        if let Some(a) = wanted
+            .iter()
+            .find(|a| w.enis.iter().any(|(id, e)| id != eni && e.ips.contains(a)))
+        {
+            return Err(ApiError::new(
+                "InvalidIPAddress.InUse",
+                format!("Address {a} is in use."),
+            ));
+        }
+        let e = w.enis.get_mut(eni).expect("checked");
+        for a in wanted {
+            if !e.ips.contains(&a) {
+                e.ips.push(a);
+            }
+        }
+        Ok(())
+    }
+
+    async fn unassign_ipv6(&self, eni: &str, addrs: &[Ipv6Addr]) -> ApiResult<()> {
+        self.call("unassign6", format!("{eni} {addrs:?}")).await?;
+        let mut w = self.world.borrow_mut();
+        let e = w
+            .enis
+            .get_mut(eni)
+            .ok_or_else(|| ApiError::new("InvalidNetworkInterfaceID.NotFound", eni))?;
+        let gone: Vec<IpAddr> = addrs.iter().map(|a| IpAddr::V6(*a)).collect();
+        if let Some(a) = gone.iter().find(|a| !e.ips.contains(a)) {
+            return Err(ApiError::new(
+                "InvalidParameterValue",
+                format!("{a} is not assigned to {eni}"),
+            ));
+        }
+        e.ips.retain(|ip| !gone.contains(ip));
+        Ok(())
+    }
+
+    async fn replace_route(&self, table: &str, cidr: &Destination, eni: &str) -> ApiResult<()> {
         self.call("replace", format!("{table} {cidr} {eni}")).await?;
         let mut w = self.world.borrow_mut();
         let routes = w
             .tables
             .get_mut(table)
             .ok_or_else(|| ApiError::new("InvalidRouteTableID.NotFound", table))?;
-        match routes.get_mut(&cidr) {
+        match routes.get_mut(cidr) {
             Some(target) => {
                 *target = eni.to_string();
                 Ok(())
@@ -131,17 +187,17 @@ impl Ec2 for FakeEc2 {
         }
     }
 
-    async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
+    async fn create_route(&self, table: &str, cidr: &Destination, eni: &str) -> ApiResult<()> {
         self.call("create", format!("{table} {cidr} {eni}")).await?;
         let mut w = self.world.borrow_mut();
         let routes = w
             .tables
             .get_mut(table)
             .ok_or_else(|| ApiError::new("InvalidRouteTableID.NotFound", table))?;
-        if routes.contains_key(&cidr) {
+        if routes.contains_key(cidr) {
             return Err(ApiError::new("RouteAlreadyExists", format!("{cidr} exists")));
         }
-        routes.insert(cidr, eni.to_string());
+        routes.insert(cidr.clone(), eni.to_string());
         Ok(())
     }
 
@@ -150,7 +206,7 @@ impl Ec2 for FakeEc2 {
         let mut w = self.world.borrow_mut();
         // Only a world that knows the ENI judges whether the address is on it.
         if let Some(e) = w.enis.get(eni)
-            && !e.ips.contains(&ip)
+            && !e.ips.contains(&IpAddr::V4(ip))
         {
             return Err(ApiError::new(
                 "InvalidParameterValue",
@@ -186,7 +242,7 @@ impl Ec2 for FakeEc2 {
                 let routes = w.tables.get(t)?;
                 Some(RouteTable {
                     id: t.clone(),
-                    routes: routes.iter().map(|(c, e)| (*c, Some(e.clone()))).collect(),
+                    routes: routes.iter().map(|(c, e)| (c.clone(), Some(e.clone()))).collect(),
                 })
             })
             .collect())
@@ -219,7 +275,7 @@ impl Ec2 for FakeEc2 {
 
     async fn describe_interfaces_with_ips(
         &self,
-        ips: &[Ipv4Addr],
+        ips: &[IpAddr],
         subnets: &[String],
     ) -> ApiResult<Vec<NetworkInterface>> {
         self.call("describe_interfaces", format!("{ips:?}")).await?;
@@ -231,7 +287,7 @@ impl Ec2 for FakeEc2 {
             .map(|(id, e)| NetworkInterface {
                 id: id.clone(),
                 instance: Some(e.instance.clone()),
-                private_ips: e.ips.clone(),
+                addresses: e.ips.clone(),
                 tags: w.tags.get(id).cloned().unwrap_or_default(),
             })
             .collect())
@@ -287,12 +343,19 @@ impl Imds for FakeImds {
                     "interface-id" => Some(id.clone()),
                     "subnet-id" => Some(eni.subnet_id.clone()),
                     "subnet-ipv4-cidr-block" => Some(eni.subnet.to_string()),
-                    "local-ipv4s" => Some(eni.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n")),
+                    "local-ipv4s" => Some(lines(eni.ips.iter().filter(|i| i.is_ipv4()))),
+                    "ipv6s" => Some(lines(eni.ips.iter().filter(|i| i.is_ipv6()))).filter(|t| !t.is_empty()),
+                    "subnet-ipv6-cidr-blocks" => eni.subnet6.map(|c| c.to_string()),
                     _ => None,
                 }
             }
         })
     }
+}
+
+/// One address a line, as IMDS lists them.
+fn lines<'a>(ips: impl Iterator<Item = &'a IpAddr>) -> String {
+    ips.map(|i| i.to_string()).collect::<Vec<_>>().join("\n")
 }
 
 /// The edges of one pretend node.
@@ -445,6 +508,9 @@ pub const B_LAN: &str = "eni-0bbbbbbbbbbbbbbb2";
 pub const TABLE: &str = "rtb-05ed6e7c46531c6c3";
 pub const ALLOCATION: &str = "eipalloc-0a1b2c3d4e5f67890";
 pub const WAN_VIP: &str = "10.0.1.10";
+/// The wan subnet's IPv6 prefix, and an IPv6 VIP in it (held by B at first).
+pub const WAN6: &str = "2600:1f18:abcd:ef00::/64";
+pub const WAN_VIP6: &str = "2600:1f18:abcd:ef00::10";
 pub const LAN_VIP: &str = "10.0.2.10";
 /// A moment in 2026, for clocks and tags.
 pub const T0: Millis = 1_795_687_200_000;
@@ -457,26 +523,39 @@ pub fn pair_world() -> FakeEc2 {
         let mut w = ec2.world.borrow_mut();
         let wan = Cidr::parse("10.0.1.0/24").expect("cidr");
         let lan = Cidr::parse("10.0.2.0/24").expect("cidr");
+        let wan6 = Cidr::parse(WAN6).expect("cidr");
         let eni = |mac: &str, instance: &str, lan_side: bool, ips: &[&str]| FakeEni {
             mac: mac.into(),
             instance: instance.into(),
             subnet_id: if lan_side { "subnet-0000000b" } else { "subnet-0000000a" }.into(),
             subnet: if lan_side { lan } else { wan },
+            subnet6: (!lan_side).then_some(wan6),
             ips: ips.iter().map(|i| i.parse().expect("ip")).collect(),
         };
-        w.enis
-            .insert(A_WAN.into(), eni("0a:00:00:00:00:01", A, false, &["10.0.1.11"]));
+        w.enis.insert(
+            A_WAN.into(),
+            eni("0a:00:00:00:00:01", A, false, &["10.0.1.11", "2600:1f18:abcd:ef00::11"]),
+        );
         w.enis
             .insert(A_LAN.into(), eni("0a:00:00:00:00:02", A, true, &["10.0.2.11"]));
         w.enis.insert(
             B_WAN.into(),
-            eni("0b:00:00:00:00:01", B, false, &["10.0.1.12", WAN_VIP]),
+            eni(
+                "0b:00:00:00:00:01",
+                B,
+                false,
+                &["10.0.1.12", WAN_VIP, "2600:1f18:abcd:ef00::12", WAN_VIP6],
+            ),
         );
         w.enis
             .insert(B_LAN.into(), eni("0b:00:00:00:00:02", B, true, &["10.0.2.12", LAN_VIP]));
         w.tables.insert(
             TABLE.into(),
-            [(Cidr::parse("0.0.0.0/0").expect("cidr"), B_LAN.to_string())].into(),
+            [
+                (Destination::parse("0.0.0.0/0").expect("cidr"), B_LAN.to_string()),
+                (Destination::parse("::/0").expect("cidr"), B_LAN.to_string()),
+            ]
+            .into(),
         );
         w.addresses.insert(
             ALLOCATION.into(),
@@ -497,13 +576,52 @@ pub fn a_host(state: CarpState, advskew: u32) -> HostFacts {
 /// Where wan@1's three resources are: (holder of the address, route target, EIP's ENI).
 pub fn wan1_where(ec2: &FakeEc2) -> (Vec<String>, String, Option<String>) {
     let w = ec2.world.borrow();
-    let ip: Ipv4Addr = WAN_VIP.parse().expect("ip");
+    let ip: IpAddr = WAN_VIP.parse().expect("ip");
     let holders = w
         .enis
         .iter()
         .filter(|(_, e)| e.ips.contains(&ip))
         .map(|(id, _)| id.clone())
         .collect();
-    let route = w.tables[TABLE].values().next().cloned().unwrap_or_default();
+    let route = w.tables[TABLE][&Destination::parse("0.0.0.0/0").expect("cidr")].clone();
     (holders, route, w.addresses[ALLOCATION].0.clone())
+}
+
+/// The sample config plus a dual-stack VHID: `wan@3`, an IPv6 CARP VIP on wan, whose rows move its
+/// address (written in a loose form) and the table's `::/0`.
+pub fn dual_stack_config() -> String {
+    crate::pfsense::model::tests::SAMPLE
+        .replace(
+            "</virtualip>",
+            "<vip><mode>carp</mode><interface>wan</interface><vhid>3</vhid><advskew>0</advskew><advbase>1</advbase>\
+             <uniqid>65de65ceb0450</uniqid><descr>WAN v6</descr><type>single</type><subnet_bits>64</subnet_bits>\
+             <subnet>2600:1f18:abcd:ef00::10</subnet></vip></virtualip>",
+        )
+        .replace(
+            "</awshaips>",
+            "<config><vhid>wan@3</vhid><interface>wan</interface><ipaddr>2600:1F18:ABCD:EF00:0:0:0:10</ipaddr></config></awshaips>",
+        )
+        .replace(
+            "</awsharoutes>",
+            "<config><vhid>wan@3</vhid><routetable>rtb-05ed6e7c46531c6c3</routetable><cidr>::/0</cidr><interface>lan</interface></config></awsharoutes>",
+        )
+}
+
+/// Node A's `ifconfig -a` with wan@3 too.
+pub fn a_host_dual(state: CarpState, advskew: u32) -> HostFacts {
+    host(&[
+        ("ena0", "0a:00:00:00:00:01", &[(1, state, advskew), (3, state, advskew)]),
+        ("ena1", "0a:00:00:00:00:02", &[(2, state, advskew)]),
+    ])
+}
+
+/// The ENIs holding `addr` now.
+pub fn holders(ec2: &FakeEc2, addr: &str) -> Vec<String> {
+    let ip: IpAddr = addr.parse().expect("ip");
+    let w = ec2.world.borrow();
+    w.enis
+        .iter()
+        .filter(|(_, e)| e.ips.contains(&ip))
+        .map(|(id, _)| id.clone())
+        .collect()
 }

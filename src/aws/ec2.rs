@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use crate::base::net::Cidr;
+use crate::base::net::Destination;
 
 /// An EC2 failure as the report shows it: `InvalidRouteTableID.NotFound: …`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,10 +82,11 @@ pub const MAX_ATTEMPTS: u32 = 8;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteTable {
     pub id: String,
-    /// IPv4 destination → the ENI it points at (None: a gateway, NAT, peering … target). Where a
-    /// table lists the same destination twice (a VGW-propagated route beside the static one), the
-    /// static route: it is the one ReplaceRoute changes and the one that wins in the VPC.
-    pub routes: HashMap<Cidr, Option<String>>,
+    /// Destination (IPv4, IPv6 or prefix list) → the ENI it points at (None: a gateway, NAT,
+    /// peering … target). Where a table lists the same destination twice (a VGW-propagated route
+    /// beside the static one), the static route: it is the one ReplaceRoute changes and the one
+    /// that wins in the VPC.
+    pub routes: HashMap<Destination, Option<String>>,
 }
 
 /// How a route came to be (`origin` in DescribeRouteTables).
@@ -109,18 +110,18 @@ impl RouteOrigin {
 /// Builds a table's routes from `(destination, target, origin)` in the order EC2 lists them: a
 /// static route is never displaced by a propagated one with the same destination.
 pub fn route_map(
-    routes: impl IntoIterator<Item = (Cidr, Option<String>, RouteOrigin)>,
-) -> HashMap<Cidr, Option<String>> {
-    let mut map: HashMap<Cidr, (Option<String>, RouteOrigin)> = HashMap::new();
-    for (cidr, target, origin) in routes {
-        match map.get(&cidr) {
+    routes: impl IntoIterator<Item = (Destination, Option<String>, RouteOrigin)>,
+) -> HashMap<Destination, Option<String>> {
+    let mut map: HashMap<Destination, (Option<String>, RouteOrigin)> = HashMap::new();
+    for (dest, target, origin) in routes {
+        match map.get(&dest) {
             Some((_, RouteOrigin::Static)) if origin == RouteOrigin::Propagated => {}
             _ => {
-                map.insert(cidr, (target, origin));
+                map.insert(dest, (target, origin));
             }
         }
     }
-    map.into_iter().map(|(cidr, (target, _))| (cidr, target)).collect()
+    map.into_iter().map(|(dest, (target, _))| (dest, target)).collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,7 +135,8 @@ pub struct Address {
 pub struct NetworkInterface {
     pub id: String,
     pub instance: Option<String>,
-    pub private_ips: Vec<Ipv4Addr>,
+    /// Its private IPv4 and its IPv6 addresses.
+    pub addresses: Vec<IpAddr>,
     pub tags: HashMap<String, String>,
 }
 
@@ -145,18 +147,21 @@ pub type TagMap = HashMap<String, HashMap<String, String>>;
 #[allow(async_fn_in_trait)]
 pub trait Ec2 {
     async fn assign_private_ips(&self, eni: &str, ips: &[Ipv4Addr]) -> ApiResult<()>;
-    async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()>;
-    async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()>;
+    /// IPv6 has no reassignment: EC2 refuses an address another ENI holds.
+    async fn assign_ipv6(&self, eni: &str, addrs: &[Ipv6Addr]) -> ApiResult<()>;
+    async fn unassign_ipv6(&self, eni: &str, addrs: &[Ipv6Addr]) -> ApiResult<()>;
+    async fn replace_route(&self, table: &str, dest: &Destination, eni: &str) -> ApiResult<()>;
+    async fn create_route(&self, table: &str, dest: &Destination, eni: &str) -> ApiResult<()>;
     async fn associate_address(&self, allocation: &str, eni: &str, ip: Ipv4Addr) -> ApiResult<()>;
     async fn create_tags(&self, resources: &[String], tags: &[(&'static str, String)]) -> ApiResult<()>;
     async fn describe_route_tables(&self, tables: &[String]) -> ApiResult<Vec<RouteTable>>;
     async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap>;
     async fn describe_addresses(&self, allocations: &[String]) -> ApiResult<Vec<Address>>;
-    /// The ENIs holding any of `ips`, within `subnets` (an address moves only inside its subnet,
-    /// and the filter keeps other VPCs' overlapping addresses out).
+    /// The ENIs holding any of `ips` (either family), within `subnets` when given (an address
+    /// moves only inside its subnet, and the filter keeps other VPCs' overlapping addresses out).
     async fn describe_interfaces_with_ips(
         &self,
-        ips: &[Ipv4Addr],
+        ips: &[IpAddr],
         subnets: &[String],
     ) -> ApiResult<Vec<NetworkInterface>>;
     /// The awsha tags of every ENI tagged for one of `vhids` (the fallback when
@@ -199,12 +204,12 @@ pub enum DryRun<'a> {
     DescribeNetworkInterfaces,
     ReplaceRoute {
         table: &'a str,
-        cidr: Cidr,
+        dest: &'a Destination,
         eni: &'a str,
     },
     CreateRoute {
         table: &'a str,
-        cidr: Cidr,
+        dest: &'a Destination,
         eni: &'a str,
     },
     AssociateAddress {
@@ -239,9 +244,9 @@ mod tests {
 
     #[test]
     fn a_propagated_route_never_hides_the_static_one() {
-        let c = Cidr::parse("0.0.0.0/0").unwrap();
-        let vgw = (c, None, RouteOrigin::Propagated);
-        let eni = (c, Some("eni-1".to_string()), RouteOrigin::Static);
+        let c = Destination::parse("0.0.0.0/0").unwrap();
+        let vgw = (c.clone(), None, RouteOrigin::Propagated);
+        let eni = (c.clone(), Some("eni-1".to_string()), RouteOrigin::Static);
         assert_eq!(route_map([eni.clone(), vgw.clone()])[&c].as_deref(), Some("eni-1"));
         assert_eq!(route_map([vgw.clone(), eni])[&c].as_deref(), Some("eni-1"));
         assert_eq!(route_map([vgw])[&c], None);

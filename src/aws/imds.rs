@@ -1,7 +1,7 @@
 //! The instance metadata service (IMDSv2): instance id, region, and per MAC the ENI, its subnet
 //! and its private addresses.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -106,6 +106,19 @@ pub struct Eni {
     pub subnet_id: Option<String>,
     pub subnet_cidr: Option<Cidr>,
     pub local_ipv4s: Vec<Ipv4Addr>,
+    /// The subnet's IPv6 prefixes (a /64 each); none in an IPv4-only subnet.
+    pub subnet_ipv6_cidrs: Vec<Cidr>,
+    pub local_ipv6s: Vec<Ipv6Addr>,
+}
+
+impl Eni {
+    /// Whether IMDS shows `addr` (either family) on this ENI.
+    pub fn holds(&self, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) => self.local_ipv4s.contains(&a),
+            IpAddr::V6(a) => self.local_ipv6s.contains(&a),
+        }
+    }
 }
 
 async fn required<I: Imds>(imds: &I, path: &str) -> anyhow::Result<String> {
@@ -133,8 +146,8 @@ pub async fn region<I: Imds>(imds: &I) -> anyhow::Result<String> {
     Ok(region)
 }
 
-/// The ENI id behind a MAC; `full` also reads its subnet and addresses (three more reads, done
-/// concurrently).
+/// The ENI id behind a MAC; `full` also reads its subnets and addresses of both families (five
+/// more reads, done concurrently; the IPv6 paths are absent for an IPv4-only ENI).
 pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> anyhow::Result<Eni> {
     let base = format!("meta-data/network/interfaces/macs/{mac}");
     let id_path = format!("{base}/interface-id");
@@ -153,6 +166,8 @@ pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> anyhow::Result<Eni
         subnet_id: None,
         subnet_cidr: None,
         local_ipv4s: Vec::new(),
+        subnet_ipv6_cidrs: Vec::new(),
+        local_ipv6s: Vec::new(),
     };
     if full {
         let (subnet_path, cidr_path, ipv4s_path) = (
@@ -160,7 +175,14 @@ pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> anyhow::Result<Eni
             format!("{base}/subnet-ipv4-cidr-block"),
             format!("{base}/local-ipv4s"),
         );
-        let (subnet, cidr, ipv4s) = tokio::join!(imds.get(&subnet_path), imds.get(&cidr_path), imds.get(&ipv4s_path));
+        let (v6_cidrs_path, ipv6s_path) = (format!("{base}/subnet-ipv6-cidr-blocks"), format!("{base}/ipv6s"));
+        let (subnet, cidr, ipv4s, v6_cidrs, ipv6s) = tokio::join!(
+            imds.get(&subnet_path),
+            imds.get(&cidr_path),
+            imds.get(&ipv4s_path),
+            imds.get(&v6_cidrs_path),
+            imds.get(&ipv6s_path)
+        );
         eni.subnet_id = subnet?.map(|s| s.trim().to_string());
         eni.subnet_cidr = match cidr? {
             Some(c) => Some(Cidr::parse(c.trim()).map_err(|e| anyhow!("IMDS {base}/subnet-ipv4-cidr-block: {e}"))?),
@@ -172,8 +194,33 @@ pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> anyhow::Result<Eni
             .filter(|l| !l.trim().is_empty())
             .map(|l| parse_ipv4(l.trim()).map_err(|e| anyhow!("IMDS {base}/local-ipv4s: {e}")))
             .collect::<Result<_, _>>()?;
+        eni.subnet_ipv6_cidrs = lines(v6_cidrs?)
+            .map(|l| {
+                Cidr::parse(&l)
+                    .ok()
+                    .filter(Cidr::is_ipv6)
+                    .ok_or_else(|| anyhow!("IMDS {v6_cidrs_path}: \"{}\" is not an IPv6 prefix", shorten(&l)))
+            })
+            .collect::<Result<_, _>>()?;
+        eni.local_ipv6s = lines(ipv6s?)
+            .map(|l| {
+                l.parse::<Ipv6Addr>()
+                    .map_err(|_| anyhow!("IMDS {ipv6s_path}: \"{}\" is not an IPv6 address", shorten(&l)))
+            })
+            .collect::<Result<_, _>>()?;
     }
     Ok(eni)
+}
+
+/// The non-empty lines of an IMDS answer (none when the path does not exist).
+fn lines(answer: Option<String>) -> impl Iterator<Item = String> {
+    answer
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! throttling paced per action (`aws::throttle`), every page of a Describe, and requests cut to
 //! EC2's limits (200 filter values, 1,000 resources a CreateTags).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +19,7 @@ use crate::aws::ec2::{
     TagMap, route_map,
 };
 use crate::aws::throttle::{Answer, Limiter};
-use crate::base::net::Cidr;
+use crate::base::net::{Cidr, Destination};
 use crate::base::text::flatten;
 use crate::report::Timeline;
 
@@ -293,24 +293,52 @@ impl Ec2 for AwsEc2 {
         self.bounded("AssignPrivateIpAddresses", call).await.map(|_| ())
     }
 
-    async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
+    async fn assign_ipv6(&self, eni: &str, addrs: &[Ipv6Addr]) -> ApiResult<()> {
+        let call = || {
+            self.client
+                .assign_ipv6_addresses()
+                .network_interface_id(eni)
+                .set_ipv6_addresses(Some(addrs.iter().map(|a| a.to_string()).collect()))
+                .send()
+        };
+        self.bounded("AssignIpv6Addresses", call).await.map(|_| ())
+    }
+
+    async fn unassign_ipv6(&self, eni: &str, addrs: &[Ipv6Addr]) -> ApiResult<()> {
+        let call = || {
+            self.client
+                .unassign_ipv6_addresses()
+                .network_interface_id(eni)
+                .set_ipv6_addresses(Some(addrs.iter().map(|a| a.to_string()).collect()))
+                .send()
+        };
+        self.bounded("UnassignIpv6Addresses", call).await.map(|_| ())
+    }
+
+    async fn replace_route(&self, table: &str, dest: &Destination, eni: &str) -> ApiResult<()> {
+        let (v4, v6, pl) = destination_fields(dest);
         let call = || {
             self.client
                 .replace_route()
                 .route_table_id(table)
-                .destination_cidr_block(cidr.to_string())
+                .set_destination_cidr_block(v4.clone())
+                .set_destination_ipv6_cidr_block(v6.clone())
+                .set_destination_prefix_list_id(pl.clone())
                 .network_interface_id(eni)
                 .send()
         };
         self.bounded("ReplaceRoute", call).await.map(|_| ())
     }
 
-    async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
+    async fn create_route(&self, table: &str, dest: &Destination, eni: &str) -> ApiResult<()> {
+        let (v4, v6, pl) = destination_fields(dest);
         let call = || {
             self.client
                 .create_route()
                 .route_table_id(table)
-                .destination_cidr_block(cidr.to_string())
+                .set_destination_cidr_block(v4.clone())
+                .set_destination_ipv6_cidr_block(v6.clone())
+                .set_destination_prefix_list_id(pl.clone())
                 .network_interface_id(eni)
                 .send()
         };
@@ -379,9 +407,18 @@ impl Ec2 for AwsEc2 {
                 out.extend(page.route_tables().iter().map(|t| RouteTable {
                     id: t.route_table_id().unwrap_or_default().to_string(),
                     routes: route_map(t.routes().iter().filter_map(|r| {
-                        let cidr = Cidr::parse(r.destination_cidr_block()?).ok()?;
+                        // Read back from the field it was written to (contracts §5).
+                        let dest = match (
+                            r.destination_cidr_block(),
+                            r.destination_ipv6_cidr_block(),
+                            r.destination_prefix_list_id(),
+                        ) {
+                            (Some(c), _, _) | (None, Some(c), _) => Destination::Cidr(Cidr::parse(c).ok()?),
+                            (None, None, Some(pl)) => Destination::PrefixList(pl.to_ascii_lowercase()),
+                            (None, None, None) => return None,
+                        };
                         let origin = RouteOrigin::parse(r.origin().map(|o| o.as_str()));
-                        Some((cidr, r.network_interface_id().map(str::to_string), origin))
+                        Some((dest, r.network_interface_id().map(str::to_string), origin))
                     })),
                 }));
             }
@@ -454,23 +491,20 @@ impl Ec2 for AwsEc2 {
 
     async fn describe_interfaces_with_ips(
         &self,
-        ips: &[Ipv4Addr],
+        ips: &[IpAddr],
         subnets: &[String],
     ) -> ApiResult<Vec<NetworkInterface>> {
-        let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+        // One filter per family: filters of different names are ANDed.
+        let v4: Vec<String> = ips.iter().filter(|i| i.is_ipv4()).map(|i| i.to_string()).collect();
+        let v6: Vec<String> = ips.iter().filter(|i| i.is_ipv6()).map(|i| i.to_string()).collect();
         // Always paged (MaxResults): EC2 refuses an unpaginated DescribeNetworkInterfaces
         // without one of a few filters, and subnet-id is absent when no subnet is known.
-        let chunk = |values: Vec<String>| {
+        let chunk = |filter: &'static str, values: Vec<String>| {
             self.all_pages("DescribeNetworkInterfaces", move |token| {
                 let mut req = self
                     .client
                     .describe_network_interfaces()
-                    .filters(
-                        Filter::builder()
-                            .name("addresses.private-ip-address")
-                            .set_values(Some(values.clone()))
-                            .build(),
-                    )
+                    .filters(Filter::builder().name(filter).set_values(Some(values.clone())).build())
                     .max_results(1000)
                     .set_next_token(token);
                 if !subnets.is_empty() {
@@ -484,26 +518,43 @@ impl Ec2 for AwsEc2 {
                 req.send()
             })
         };
-        let chunks = filter_chunks(&ips, subnets.len(), usize::MAX);
-        let mut out = Vec::new();
-        for pages in join_all(chunks.into_iter().map(|c| chunk(c.to_vec()))).await {
+        let requests = filter_chunks(&v4, subnets.len(), usize::MAX)
+            .into_iter()
+            .map(|c| chunk("addresses.private-ip-address", c.to_vec()))
+            .chain(
+                filter_chunks(&v6, subnets.len(), usize::MAX)
+                    .into_iter()
+                    .map(|c| chunk("ipv6-addresses.ipv6-address", c.to_vec())),
+            );
+        let mut out: Vec<NetworkInterface> = Vec::new();
+        for pages in join_all(requests).await {
             for page in pages? {
-                out.extend(page.network_interfaces().iter().map(|n| {
-                    NetworkInterface {
-                        id: n.network_interface_id().unwrap_or_default().to_string(),
+                for n in page.network_interfaces() {
+                    let id = n.network_interface_id().unwrap_or_default().to_string();
+                    if out.iter().any(|o| o.id == id) {
+                        continue;
+                    }
+                    let v4 = n
+                        .private_ip_addresses()
+                        .iter()
+                        .filter_map(|p| p.private_ip_address()?.parse::<Ipv4Addr>().ok())
+                        .map(IpAddr::V4);
+                    let v6 = n
+                        .ipv6_addresses()
+                        .iter()
+                        .filter_map(|a| a.ipv6_address()?.parse::<Ipv6Addr>().ok())
+                        .map(IpAddr::V6);
+                    out.push(NetworkInterface {
+                        id,
                         instance: n.attachment().and_then(|a| a.instance_id()).map(str::to_string),
-                        private_ips: n
-                            .private_ip_addresses()
-                            .iter()
-                            .filter_map(|p| p.private_ip_address()?.parse().ok())
-                            .collect(),
+                        addresses: v4.chain(v6).collect(),
                         tags: n
                             .tag_set()
                             .iter()
                             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
                             .collect(),
-                    }
-                }));
+                    });
+                }
             }
         }
         Ok(out)
@@ -575,23 +626,29 @@ impl Ec2 for AwsEc2 {
                 })
                 .await
                 .map(|_| ()),
-            DryRun::ReplaceRoute { table, cidr, eni } => self
+            DryRun::ReplaceRoute { table, dest, eni } => self
                 .bounded(action, || {
+                    let (v4, v6, pl) = destination_fields(dest);
                     c.replace_route()
                         .dry_run(true)
                         .route_table_id(*table)
-                        .destination_cidr_block(cidr.to_string())
+                        .set_destination_cidr_block(v4)
+                        .set_destination_ipv6_cidr_block(v6)
+                        .set_destination_prefix_list_id(pl)
                         .network_interface_id(*eni)
                         .send()
                 })
                 .await
                 .map(|_| ()),
-            DryRun::CreateRoute { table, cidr, eni } => self
+            DryRun::CreateRoute { table, dest, eni } => self
                 .bounded(action, || {
+                    let (v4, v6, pl) = destination_fields(dest);
                     c.create_route()
                         .dry_run(true)
                         .route_table_id(*table)
-                        .destination_cidr_block(cidr.to_string())
+                        .set_destination_cidr_block(v4)
+                        .set_destination_ipv6_cidr_block(v6)
+                        .set_destination_prefix_list_id(pl)
                         .network_interface_id(*eni)
                         .send()
                 })
@@ -639,6 +696,16 @@ impl Ec2 for AwsEc2 {
             Ok(Err(e)) => anyhow::bail!(flat(&DisplayErrorContext(&e).to_string())),
             Ok(Ok(c)) => Ok((c.session_token().is_some(), c.expiry())),
         }
+    }
+}
+
+/// A route destination in the field EC2 takes it in: `(DestinationCidrBlock,
+/// DestinationIpv6CidrBlock, DestinationPrefixListId)`, exactly one of them set.
+fn destination_fields(dest: &Destination) -> (Option<String>, Option<String>, Option<String>) {
+    match dest {
+        Destination::Cidr(c) if c.is_ipv6() => (None, Some(c.to_string()), None),
+        Destination::Cidr(c) => (Some(c.to_string()), None, None),
+        Destination::PrefixList(id) => (None, None, Some(id.clone())),
     }
 }
 

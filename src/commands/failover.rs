@@ -15,7 +15,7 @@ use crate::edges::Edges;
 use crate::log::{self, Level};
 use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::{PfConfig, Problem};
-use crate::pfsense::validate::{Action, validate};
+use crate::pfsense::validate::{Action, ActionKind, validate};
 use crate::pfsense::{run_dir, vhid};
 use crate::report::{ActionReport, Details, Outcome as RunOutcome, Report, Status, Timeline};
 use crate::settings::Settings;
@@ -114,7 +114,11 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutc
     timeline.mark("lock held");
     let interfaces = node::interfaces_of(&actions);
     let imds = edges.imds(deadline);
-    let me = node::discover(&imds, &cfg, &facts, &interfaces, false, node::region(s, &cfg)).await?;
+    // IPv6 moves look for the holder in this node's subnets: only then are they read.
+    let full = actions
+        .iter()
+        .any(|a| matches!(a.kind, ActionKind::Ip { addr, .. } if addr.is_ipv6()));
+    let me = node::discover(&imds, &cfg, &facts, &interfaces, full, node::region(s, &cfg)).await?;
     timeline.mark("IMDS done");
     report.instance = Some(me.instance.clone());
     for (key, eni) in &me.enis {
@@ -183,7 +187,8 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutc
         &plan,
         moves_until.saturating_duration_since(started),
     );
-    let outcomes = apply::execute(&ec2.until(moves_until), &plan, actions.len(), moves_until).await;
+    let subnets = me.subnet_ids();
+    let outcomes = apply::execute(&ec2.until(moves_until), &plan, actions.len(), moves_until, &subnets).await;
     fill_actions(
         &mut report,
         &vhid,
@@ -407,5 +412,81 @@ mod tests {
         // wan@1 does not use that row: it fails over.
         let wan = run(&edges, &s, request(false)).await.unwrap();
         assert_eq!(wan.exit_code(), 0, "{}", wan.to_text());
+    }
+
+    fn wan3(dry_run: bool) -> Request<'static> {
+        Request {
+            vhid: "wan@3",
+            dry_run,
+            force: false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ipv6_address_the_peer_holds_is_unassigned_there_then_assigned_here() {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host_dual(CarpState::Master, 0), T0);
+        let s = settings(&temp_dir("failover-ipv6"), &dual_stack_config());
+        let r = run(&edges, &s, wan3(false)).await.unwrap();
+        assert_eq!(r.exit_code(), 0, "{}", r.to_text());
+        assert_eq!(r.actions[0].target, WAN_VIP6, "RFC 5952 form");
+        assert_eq!(holders(&ec2, WAN_VIP6), [A_WAN]);
+        let w = ec2.world.borrow();
+        assert_eq!(
+            w.tables[TABLE][&crate::base::net::Destination::parse("::/0").unwrap()],
+            A_LAN
+        );
+        assert_eq!(w.tags[A_WAN], stamp_tags(A, 0, "wan@3", T0));
+        drop(w);
+        // Tried at once with the search for its holder; refused; unassigned there; assigned here.
+        let moves: Vec<String> = ec2
+            .names()
+            .into_iter()
+            .filter(|n| n.contains('6') || n == "describe_interfaces")
+            .collect();
+        assert_eq!(moves, ["assign6", "describe_interfaces", "unassign6", "assign6"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ipv6_address_nobody_holds_takes_one_call_and_one_already_here_is_never_unassigned() {
+        let ec2 = pair_world();
+        let vip6: std::net::IpAddr = WAN_VIP6.parse().unwrap();
+        ec2.world
+            .borrow_mut()
+            .enis
+            .get_mut(B_WAN)
+            .unwrap()
+            .ips
+            .retain(|i| *i != vip6);
+        let edges = FakeEdges::new(&ec2, A, a_host_dual(CarpState::Master, 0), T0);
+        let s = settings(&temp_dir("failover-ipv6-free"), &dual_stack_config());
+        run(&edges, &s, wan3(false)).await.unwrap();
+        assert_eq!(holders(&ec2, WAN_VIP6), [A_WAN]);
+        assert_eq!(ec2.names().iter().filter(|n| *n == "assign6").count(), 1);
+        // Again: EC2 accepts it (the address is here); nothing is ever unassigned from this node.
+        let again = run(&edges, &s, wan3(false)).await.unwrap();
+        assert_eq!(again.exit_code(), 0);
+        assert!(!ec2.names().contains(&"unassign6".to_string()), "{:?}", ec2.names());
+        assert_eq!(holders(&ec2, WAN_VIP6), [A_WAN]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dry_run_names_the_ipv6_calls() {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host_dual(CarpState::Master, 0), T0);
+        let s = settings(&temp_dir("failover-ipv6-dry"), &dual_stack_config());
+        let r = run(&edges, &s, wan3(true)).await.unwrap();
+        let Details::Plan(groups) = &r.details else {
+            panic!("no plan")
+        };
+        let calls = groups[0].calls.join("\n");
+        assert!(
+            calls.contains(
+                "AssignIpv6Addresses NetworkInterfaceId=eni-0aaaaaaaaaaaaaaa1 Ipv6Addresses=[2600:1f18:abcd:ef00::10]"
+            ),
+            "{calls}"
+        );
+        assert!(calls.contains("DestinationIpv6CidrBlock=::/0"), "{calls}");
+        assert!(ec2.names().is_empty());
     }
 }

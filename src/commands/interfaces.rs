@@ -4,7 +4,7 @@
 use anyhow::anyhow;
 use tokio::time::Instant;
 
-use crate::base::net::{Cidr, parse_ipv4};
+use crate::base::net::{Cidr, parse_ip};
 use crate::base::text::shorten;
 use crate::core::node;
 use crate::edges::Edges;
@@ -27,13 +27,14 @@ pub async fn interfaces<E: Edges>(edges: &E, s: &Settings) -> Outcome {
         match me.enis.get(&iface.key) {
             Some(Ok(eni)) => {
                 let ipv4s: Vec<String> = eni.local_ipv4s.iter().map(|i| i.to_string()).collect();
+                let ipv6s: Vec<String> = eni.local_ipv6s.iter().map(|i| i.to_string()).collect();
                 report.text.push(format!(
                     "{:<6} {:<8} {:<22} {:<18} {}",
                     iface.key,
                     iface.device,
                     eni.id,
                     eni.subnet_cidr.map(|c| c.to_string()).unwrap_or_default(),
-                    ipv4s.join(" ")
+                    ipv4s.iter().chain(&ipv6s).cloned().collect::<Vec<_>>().join(" ")
                 ));
                 enis.push(EniInterface {
                     interface: iface.key.clone(),
@@ -44,6 +45,8 @@ pub async fn interfaces<E: Edges>(edges: &E, s: &Settings) -> Outcome {
                     subnet_id: eni.subnet_id.clone(),
                     subnet_cidr: eni.subnet_cidr.map(|c| c.to_string()),
                     ipv4s,
+                    subnet_ipv6_cidrs: eni.subnet_ipv6_cidrs.iter().map(|c| c.to_string()).collect(),
+                    ipv6s,
                 });
             }
             Some(Err(why)) => not_eni.push((iface.key.clone(), iface.device.clone(), why.clone())),
@@ -56,7 +59,7 @@ pub async fn interfaces<E: Edges>(edges: &E, s: &Settings) -> Outcome {
 
 pub async fn map_ip<E: Edges>(edges: &E, s: &Settings, interface: &str, from_subnet: &str, ip: &str) -> Outcome {
     let from = Cidr::parse(from_subnet).map_err(|e| anyhow!("--from-subnet: {e}"))?;
-    let addr = parse_ipv4(ip).map_err(|e| anyhow!("IP: {e}"))?;
+    let addr = parse_ip(ip).map_err(|e| anyhow!("IP: {e}"))?;
     if !from.contains(addr) {
         return Err(anyhow!("{addr} is not inside --from-subnet {from}").into());
     }
@@ -83,9 +86,19 @@ pub async fn map_ip<E: Edges>(edges: &E, s: &Settings, interface: &str, from_sub
     .await?;
     let fail = |e: String| Failure::on(&me.instance, anyhow!(e));
     let eni = me.eni(&key).map_err(fail)?;
-    let local = eni
-        .subnet_cidr
-        .ok_or_else(|| fail(format!("interface {key}: IMDS gives no subnet CIDR for {}", eni.id)))?;
+    // The local subnet of the address's family: for IPv6 the prefix of the same length, if the
+    // subnet has several.
+    let local = if from.is_ipv6() {
+        eni.subnet_ipv6_cidrs
+            .iter()
+            .find(|c| c.prefix == from.prefix)
+            .or(eni.subnet_ipv6_cidrs.first())
+            .copied()
+            .ok_or_else(|| fail(format!("interface {key}: IMDS gives no IPv6 subnet for {}", eni.id)))?
+    } else {
+        eni.subnet_cidr
+            .ok_or_else(|| fail(format!("interface {key}: IMDS gives no subnet CIDR for {}", eni.id)))?
+    };
     let mapped = from.map_into(addr, &local).map_err(fail)?;
     let mut r = Report::new("map-ip");
     r.instance = Some(me.instance.clone());

@@ -333,7 +333,8 @@ impl<E: Edges> Run<'_, E> {
         let now = Instant::now();
         let moves_until = apply::tag_reserve(now, self.deadline);
         apply::warn_if_over_budget(report, vhid, &p, moves_until.saturating_duration_since(now));
-        let outcomes = apply::execute(&self.ec2.until(moves_until), &p, subset.len(), moves_until).await;
+        let subnets = self.me.subnet_ids();
+        let outcomes = apply::execute(&self.ec2.until(moves_until), &p, subset.len(), moves_until, &subnets).await;
         for (k, r) in repairs.iter().enumerate() {
             let line = &mut lines[r.line];
             let result = match &outcomes[k] {
@@ -583,5 +584,38 @@ mod tests {
         assert_eq!(ip.status, Status::Changed, "{}", r.to_text());
         assert!(r.split_brain.is_empty(), "{:?}", r.split_brain);
         assert!(wan1_where(&ec2).0.contains(&A_WAN.to_string()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ipv6_in_sync_reads_only_and_a_lower_priority_taker_is_reclaimed() {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host_dual(CarpState::Master, 0), T0);
+        let s = settings(&temp_dir("reconcile-ipv6"), &dual_stack_config());
+        for vhid in ["wan@1", "lan@2", "wan@3"] {
+            let req = crate::commands::failover::Request {
+                vhid,
+                dry_run: false,
+                force: false,
+            };
+            crate::commands::failover::run(&edges, &s, req).await.unwrap();
+        }
+        ec2.world.borrow_mut().calls.clear();
+        edges.now.set(T0 + 60_000);
+        let r = run(&edges, &s, false).await.unwrap();
+        assert_eq!(ec2.mutations(), 0, "{:?} {}", ec2.names(), r.to_text());
+        // B moves the IPv6 VIP back to itself, with lower priority, after A's takeover.
+        {
+            let mut w = ec2.world.borrow_mut();
+            let vip6: std::net::IpAddr = WAN_VIP6.parse().unwrap();
+            w.enis.get_mut(A_WAN).unwrap().ips.retain(|i| *i != vip6);
+            w.enis.get_mut(B_WAN).unwrap().ips.push(vip6);
+            w.tags.insert(B_WAN.into(), stamp_tags(B, 100, "wan@3", T0 + 1000));
+        }
+        let r = run(&edges, &s, false).await.unwrap();
+        let ip = r.actions.iter().find(|a| a.vhid == "wan@3" && a.kind == "ip").unwrap();
+        assert_eq!(ip.status, Status::Changed, "{}", r.to_text());
+        assert_eq!(r.split_brain.len(), 1);
+        assert_eq!(r.split_brain[0].resolution, "reclaimed");
+        assert_eq!(holders(&ec2, WAN_VIP6), [A_WAN]);
     }
 }

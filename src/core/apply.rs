@@ -3,6 +3,7 @@
 //! Every call's failure stays with its own action; the others go on.
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv6Addr};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use futures_util::future::join_all;
 
 use crate::aws::ec2::{ApiError, Ec2};
 use crate::aws::throttle;
-use crate::core::plan::{EipStep, Plan, RouteStep};
+use crate::core::plan::{EipStep, Ipv6Step, Plan, RouteStep};
 use crate::core::tags::Stamp;
 use crate::log::Level;
 use crate::report::Report;
@@ -27,8 +28,16 @@ pub struct Outcome {
 type Done = Vec<(usize, Outcome)>;
 
 /// Runs every call of the plan; returns one outcome per planned action, by action index.
-pub async fn execute<E: Ec2>(ec2: &E, plan: &Plan, n_actions: usize, deadline: Instant) -> Vec<Option<Outcome>> {
-    let mut branches: Vec<Pin<Box<dyn Future<Output = Done> + '_>>> = Vec::new();
+/// `subnets`: this node's subnets, where the holder of an IPv6 address is looked for (empty: by the
+/// address alone).
+pub async fn execute<'a, E: Ec2>(
+    ec2: &'a E,
+    plan: &'a Plan,
+    n_actions: usize,
+    deadline: Instant,
+    subnets: &'a [String],
+) -> Vec<Option<Outcome>> {
+    let mut branches: Vec<Pin<Box<dyn Future<Output = Done> + 'a>>> = Vec::new();
     for (i, step) in plan.assigns.iter().enumerate() {
         let dependents: Vec<&EipStep> = plan.eips.iter().filter(|e| e.after == Some(i)).collect();
         branches.push(Box::pin(async move {
@@ -57,6 +66,25 @@ pub async fn execute<E: Ec2>(ec2: &E, plan: &Plan, n_actions: usize, deadline: I
             let eips = join_all(dependents.into_iter().map(|e| associate(ec2, e, assigned, deadline))).await;
             done.extend(eips);
             done
+        }));
+    }
+    for step in &plan.ipv6 {
+        branches.push(Box::pin(async move {
+            let started = Instant::now();
+            let result = move_ipv6(ec2, step, subnets).await;
+            let ms = elapsed_ms(started);
+            step.actions
+                .iter()
+                .map(|a| {
+                    (
+                        *a,
+                        Outcome {
+                            result: result.clone(),
+                            ms,
+                        },
+                    )
+                })
+                .collect()
         }));
     }
     for step in &plan.routes {
@@ -121,22 +149,81 @@ fn elapsed_ms(started: Instant) -> u64 {
     started.elapsed().as_millis() as u64
 }
 
+/// Moves IPv6 addresses to the step's ENI. EC2 has no reassignment for IPv6: it refuses an
+/// address another ENI holds, which must be unassigned there first. So the assignment is tried
+/// while DescribeNetworkInterfaces looks for the holders: an address nobody holds arrives in one
+/// round trip, a held one in three (refused → unassigned at the holder → assigned), never four
+/// (docs/performance.md). An address already on this ENI is never unassigned.
+async fn move_ipv6<E: Ec2>(ec2: &E, step: &Ipv6Step, subnets: &[String]) -> Result<(), String> {
+    let wanted: Vec<IpAddr> = step.addrs.iter().map(|a| IpAddr::V6(*a)).collect();
+    let (assigned, holders) = tokio::join!(
+        ec2.assign_ipv6(&step.eni, &step.addrs),
+        ec2.describe_interfaces_with_ips(&wanted, subnets)
+    );
+    let refusal = match assigned {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let holders = holders.map_err(|e| {
+        if e.is_unauthorized() {
+            format!("{refusal}; finding the ENI that holds it needs ec2:DescribeNetworkInterfaces: {e}")
+        } else {
+            format!("{refusal}; looking for the ENI that holds it failed: {e}")
+        }
+    })?;
+    let held_by = |eni: &str| -> Vec<Ipv6Addr> {
+        holders
+            .iter()
+            .filter(|h| h.id == eni)
+            .flat_map(|h| h.addresses.iter())
+            .filter_map(|a| match a {
+                IpAddr::V6(v6) if step.addrs.contains(v6) => Some(*v6),
+                _ => None,
+            })
+            .collect()
+    };
+    let here = held_by(&step.eni);
+    let elsewhere: Vec<(String, Vec<Ipv6Addr>)> = holders
+        .iter()
+        .filter(|h| h.id != step.eni)
+        .map(|h| (h.id.clone(), held_by(&h.id)))
+        .filter(|(_, addrs)| !addrs.is_empty())
+        .collect();
+    let missing: Vec<Ipv6Addr> = step.addrs.iter().filter(|a| !here.contains(a)).copied().collect();
+    if elsewhere.is_empty() {
+        // Nobody else holds them: they are here already (a repeated failover), or EC2 refused for
+        // another reason, which is the answer to report.
+        return if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(refusal.to_string())
+        };
+    }
+    let unassigned = join_all(elsewhere.iter().map(|(eni, addrs)| ec2.unassign_ipv6(eni, addrs))).await;
+    for ((eni, _), result) in elsewhere.iter().zip(unassigned) {
+        result.map_err(|e| format!("{refusal}; unassigning it from {eni}, which holds it, failed: {e}"))?;
+    }
+    ec2.assign_ipv6(&step.eni, &missing)
+        .await
+        .map_err(|e| format!("{e} (after unassigning it from {})", elsewhere[0].0))
+}
+
 async fn route<E: Ec2>(ec2: &E, step: &RouteStep) -> (usize, Outcome) {
     let started = Instant::now();
-    let result = match ec2.replace_route(&step.table, step.cidr, &step.eni).await {
-        Err(e) if e.is_missing_route() => match ec2.create_route(&step.table, step.cidr, &step.eni).await {
+    let result = match ec2.replace_route(&step.table, &step.dest, &step.eni).await {
+        Err(e) if e.is_missing_route() => match ec2.create_route(&step.table, &step.dest, &step.eni).await {
             // Created meanwhile (by the peer, or by an attempt whose answer was lost): replace it.
-            Err(c) if c.code == "RouteAlreadyExists" => ec2.replace_route(&step.table, step.cidr, &step.eni).await,
+            Err(c) if c.code == "RouteAlreadyExists" => ec2.replace_route(&step.table, &step.dest, &step.eni).await,
             other => other,
         }
         .map_err(|c| {
             if c.is_unauthorized() {
                 format!(
                     "{} is not in {}; creating it needs the ec2:CreateRoute permission: {c}",
-                    step.cidr, step.table
+                    step.dest, step.table
                 )
             } else {
-                format!("{} is not in {} and CreateRoute failed: {c}", step.cidr, step.table)
+                format!("{} is not in {} and CreateRoute failed: {c}", step.dest, step.table)
             }
         }),
         other => other.map_err(|e| e.to_string()),
@@ -213,6 +300,11 @@ pub async fn tag_changed<E: Ec2>(
         }
     };
     for s in &plan.assigns {
+        if s.actions.iter().any(|i| ok(*i)) {
+            add(&s.eni);
+        }
+    }
+    for s in &plan.ipv6 {
         if s.actions.iter().any(|i| ok(*i)) {
             add(&s.eni);
         }
@@ -294,6 +386,7 @@ mod tests {
                 instance: "i-a".into(),
                 subnet_id: "subnet-1".into(),
                 subnet,
+                subnet6: None,
                 ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
             };
             w.enis.insert(WAN.into(), eni("0a:00:00:00:00:01", &["10.0.1.11"]));
@@ -302,7 +395,11 @@ mod tests {
                 .insert(PEER_WAN.into(), eni("0a:00:00:00:00:03", &["10.0.1.12", "10.0.1.10"]));
             w.tables.insert(
                 TABLE.into(),
-                [(Cidr::parse("0.0.0.0/0").unwrap(), "eni-peer".to_string())].into(),
+                [(
+                    crate::base::net::Destination::parse("0.0.0.0/0").unwrap(),
+                    "eni-peer".to_string(),
+                )]
+                .into(),
             );
         }
         (ec2, crate::core::plan::plan(&wan, &enis), wan.len())
@@ -321,7 +418,7 @@ mod tests {
         let (mut ec2, plan, n) = sample();
         ec2.delay = Duration::from_millis(100);
         let started = Instant::now();
-        let out = execute(&ec2, &plan, n, deadline()).await;
+        let out = execute(&ec2, &plan, n, deadline(), &[]).await;
         assert_eq!(ok(&out), [true, true, true]);
         assert_eq!(
             started.elapsed(),
@@ -345,7 +442,7 @@ mod tests {
         let (ec2, plan, n) = sample();
         ec2.world.borrow_mut().tables.get_mut(TABLE).unwrap().clear();
         ec2.fail_next("assign", ApiError::new("InvalidNetworkInterfaceID.NotFound", "gone"));
-        let out = execute(&ec2, &plan, n, deadline()).await;
+        let out = execute(&ec2, &plan, n, deadline(), &[]).await;
         assert!(ec2.names().contains(&"create".to_string()));
         // The address was not moved, so its association is refused too — but it was tried.
         assert_eq!(
@@ -362,7 +459,7 @@ mod tests {
         let (ec2, plan, n) = sample();
         ec2.world.borrow_mut().tables.get_mut(TABLE).unwrap().clear();
         ec2.fail_next("create", create_error);
-        let out = execute(&ec2, &plan, n, deadline()).await;
+        let out = execute(&ec2, &plan, n, deadline(), &[]).await;
         (ec2, out)
     }
 
@@ -391,7 +488,7 @@ mod tests {
                 ApiError::new("InvalidParameterValue", "10.0.1.10 is not mapped to the interface"),
             );
         }
-        let out = execute(&ec2, &plan, n, deadline()).await;
+        let out = execute(&ec2, &plan, n, deadline(), &[]).await;
         assert!(out[2].as_ref().unwrap().result.is_ok());
         assert_eq!(ec2.names().iter().filter(|c| *c == "associate").count(), 3);
     }

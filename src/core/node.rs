@@ -28,6 +28,19 @@ impl Node {
             .collect()
     }
 
+    /// The subnets of this node's ENIs (known after a full discovery), sorted: where the holder of
+    /// a drifted address may be.
+    pub fn subnet_ids(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .enis
+            .values()
+            .filter_map(|e| e.as_ref().ok()?.subnet_id.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// This node's ENI for an interface, or why there is none.
     pub fn eni(&self, interface: &str) -> Result<&Eni, String> {
         match self.enis.get(interface) {

@@ -3,7 +3,7 @@
 //! rows — and one action compared with it. Shared by reconcile and status.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::aws::ec2::{Address, Ec2, NetworkInterface, RouteTable, TagMap};
 use crate::aws::imds::Eni;
@@ -20,7 +20,7 @@ pub struct Observation {
     /// Ok(None): DescribeAddresses is not permitted; judged by tags alone.
     pub addresses: Result<Option<HashMap<String, Address>>, String>,
     /// Who holds each drifted address (with that ENI's tags).
-    pub holders: Result<HashMap<Ipv4Addr, NetworkInterface>, String>,
+    pub holders: Result<HashMap<IpAddr, NetworkInterface>, String>,
     /// DescribeNetworkInterfaces was not permitted: holders were inferred from awsha tags.
     pub holders_by_tags: bool,
 }
@@ -122,11 +122,11 @@ pub async fn observe<E: Ec2>(
     }
 
     // Only a drifted address needs its holder found: one more call, and only then.
-    let drifted: Vec<(Ipv4Addr, &str)> = actions
+    let drifted: Vec<(IpAddr, &str)> = actions
         .iter()
         .filter_map(|a| match &a.kind {
             ActionKind::Ip { interface, addr } => match enis.get(interface) {
-                Some(Ok(eni)) if !eni.local_ipv4s.contains(addr) => Some((*addr, a.vhid.as_str())),
+                Some(Ok(eni)) if !eni.holds(*addr) => Some((*addr, a.vhid.as_str())),
                 _ => None,
             },
             _ => None,
@@ -136,7 +136,7 @@ pub async fn observe<E: Ec2>(
     let holders = if drifted.is_empty() {
         Ok(HashMap::new())
     } else {
-        let ips: Vec<Ipv4Addr> = drifted.iter().map(|(ip, _)| *ip).collect();
+        let ips: Vec<IpAddr> = drifted.iter().map(|(ip, _)| *ip).collect();
         let mut subnets: Vec<String> = enis
             .values()
             .filter_map(|e| e.as_ref().ok()?.subnet_id.clone())
@@ -147,7 +147,7 @@ pub async fn observe<E: Ec2>(
             Ok(nis) => {
                 let mut map = HashMap::new();
                 for ni in nis {
-                    for ip in &ni.private_ips {
+                    for ip in &ni.addresses {
                         if ips.contains(ip) {
                             map.insert(*ip, ni.clone());
                         }
@@ -181,10 +181,10 @@ pub async fn observe<E: Ec2>(
 /// unknown, and the drift is repaired without a split-brain entry.
 async fn holders_from_tags<E: Ec2>(
     ec2: &E,
-    drifted: &[(Ipv4Addr, &str)],
+    drifted: &[(IpAddr, &str)],
     members: &BTreeSet<String>,
     me: &str,
-) -> Result<HashMap<Ipv4Addr, NetworkInterface>, String> {
+) -> Result<HashMap<IpAddr, NetworkInterface>, String> {
     let mut vhids: Vec<String> = drifted.iter().map(|(_, v)| v.to_string()).collect();
     vhids.sort();
     vhids.dedup();
@@ -205,7 +205,7 @@ async fn holders_from_tags<E: Ec2>(
                 NetworkInterface {
                     id: eni.clone(),
                     instance: Some(st.instance),
-                    private_ips: vec![*ip],
+                    addresses: vec![*ip],
                     tags: tags.clone(),
                 },
             );
@@ -230,7 +230,7 @@ pub fn compare(a: &Action, eni: &Eni, obs: &Observation, me: &str) -> Compared {
     };
     match &a.kind {
         ActionKind::Ip { addr, .. } => {
-            if eni.local_ipv4s.contains(addr) {
+            if eni.holds(*addr) {
                 return Compared {
                     in_sync: Ok(true),
                     actual: eni.id.clone(),
@@ -240,7 +240,7 @@ pub fn compare(a: &Action, eni: &Eni, obs: &Observation, me: &str) -> Compared {
             match &obs.holders {
                 Err(e) => unobserved(e),
                 Ok(h) => match h.get(addr) {
-                    // IMDS's local-ipv4s can lag behind EC2 after an assignment: EC2 says it is here.
+                    // IMDS's addresses can lag behind EC2 after an assignment: EC2 says it is here.
                     Some(ni) if ni.id == eni.id => Compared {
                         in_sync: Ok(true),
                         actual: eni.id.clone(),
@@ -262,7 +262,7 @@ pub fn compare(a: &Action, eni: &Eni, obs: &Observation, me: &str) -> Compared {
                 },
             }
         }
-        ActionKind::Route { table, cidr, .. } => match &obs.tables {
+        ActionKind::Route { table, dest, .. } => match &obs.tables {
             Err(e) => unobserved(e),
             Ok(t) => match t.get(table) {
                 None => unobserved(&format!(
@@ -273,7 +273,7 @@ pub fn compare(a: &Action, eni: &Eni, obs: &Observation, me: &str) -> Compared {
                         Ok(w) => w,
                         Err(e) => return unobserved(&e),
                     };
-                    match rt.routes.get(cidr) {
+                    match rt.routes.get(dest) {
                         Some(Some(target)) => Compared {
                             in_sync: Ok(*target == eni.id),
                             actual: target.clone(),

@@ -1,11 +1,11 @@
-//! Turning a VHID's actions into EC2 calls (design.md §6), without doing any: one
-//! AssignPrivateIpAddresses per ENI, every ReplaceRoute at once, and each AssociateAddress after
-//! the assignment of the address it needs.
+//! Turning a VHID's actions into EC2 calls (contracts §6), without doing any: one
+//! AssignPrivateIpAddresses per ENI, one IPv6 move per ENI, every ReplaceRoute at once, and each
+//! AssociateAddress after the assignment of the address it needs.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::base::net::Cidr;
+use crate::base::net::Destination;
 use crate::pfsense::validate::{Action, ActionKind};
 use crate::report::PlanGroup;
 
@@ -18,11 +18,21 @@ pub struct AssignStep {
     pub actions: Vec<usize>,
 }
 
+/// All IPv6 addresses of one ENI. EC2 has no reassignment for IPv6: an address another ENI holds
+/// is unassigned there first (`core::apply::move_ipv6`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ipv6Step {
+    pub eni: String,
+    pub addrs: Vec<Ipv6Addr>,
+    /// Indices of the actions (IP rows) this move serves.
+    pub actions: Vec<usize>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteStep {
     pub action: usize,
     pub table: String,
-    pub cidr: Cidr,
+    pub dest: Destination,
     pub eni: String,
 }
 
@@ -40,6 +50,7 @@ pub struct EipStep {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub assigns: Vec<AssignStep>,
+    pub ipv6: Vec<Ipv6Step>,
     pub routes: Vec<RouteStep>,
     pub eips: Vec<EipStep>,
     /// Actions that cannot be planned (their interface has no ENI), with the reason.
@@ -51,8 +62,8 @@ pub fn describe(action: &Action, eni: Option<&str>) -> (String, String) {
     let eni_or_iface = |iface: &str| eni.map(str::to_string).unwrap_or_else(|| format!("({iface})"));
     match &action.kind {
         ActionKind::Ip { interface, addr } => (eni_or_iface(interface), addr.to_string()),
-        ActionKind::Route { table, cidr, interface } => {
-            (table.clone(), format!("{cidr} -> {}", eni_or_iface(interface)))
+        ActionKind::Route { table, dest, interface } => {
+            (table.clone(), format!("{dest} -> {}", eni_or_iface(interface)))
         }
         ActionKind::Eip {
             allocation,
@@ -79,7 +90,9 @@ pub fn plan(actions: &[&Action], enis: &HashMap<String, Result<String, String>>)
             }
         };
         match &a.kind {
-            ActionKind::Ip { addr, .. } => match p.assigns.iter_mut().find(|s| s.eni == eni) {
+            ActionKind::Ip {
+                addr: IpAddr::V4(addr), ..
+            } => match p.assigns.iter_mut().find(|s| s.eni == eni) {
                 Some(step) => {
                     if !step.ips.contains(addr) {
                         step.ips.push(*addr);
@@ -92,10 +105,25 @@ pub fn plan(actions: &[&Action], enis: &HashMap<String, Result<String, String>>)
                     actions: vec![i],
                 }),
             },
-            ActionKind::Route { table, cidr, .. } => p.routes.push(RouteStep {
+            ActionKind::Ip {
+                addr: IpAddr::V6(addr), ..
+            } => match p.ipv6.iter_mut().find(|s| s.eni == eni) {
+                Some(step) => {
+                    if !step.addrs.contains(addr) {
+                        step.addrs.push(*addr);
+                    }
+                    step.actions.push(i);
+                }
+                None => p.ipv6.push(Ipv6Step {
+                    eni,
+                    addrs: vec![*addr],
+                    actions: vec![i],
+                }),
+            },
+            ActionKind::Route { table, dest, .. } => p.routes.push(RouteStep {
                 action: i,
                 table: table.clone(),
-                cidr: *cidr,
+                dest: dest.clone(),
                 eni,
             }),
             ActionKind::Eip {
@@ -123,6 +151,7 @@ impl Plan {
     pub fn calls_per_action(&self) -> Vec<(&'static str, usize)> {
         vec![
             ("AssignPrivateIpAddresses", self.assigns.len()),
+            ("AssignIpv6Addresses", self.ipv6.len()),
             ("ReplaceRoute", self.routes.len()),
             ("AssociateAddress", self.eips.len()),
         ]
@@ -139,10 +168,23 @@ impl Plan {
                 ips.join(",")
             ));
         }
-        for r in &self.routes {
+        for s in &self.ipv6 {
+            let addrs: Vec<String> = s.addrs.iter().map(|a| a.to_string()).collect();
             first.push(format!(
-                "ReplaceRoute RouteTableId={} DestinationCidrBlock={} NetworkInterfaceId={} (CreateRoute if the table lacks it)",
-                r.table, r.cidr, r.eni
+                "AssignIpv6Addresses NetworkInterfaceId={} Ipv6Addresses=[{}], with DescribeNetworkInterfaces for their holder at the same time (if refused: UnassignIpv6Addresses there, then AssignIpv6Addresses again)",
+                s.eni,
+                addrs.join(",")
+            ));
+        }
+        for r in &self.routes {
+            let field = match &r.dest {
+                Destination::Cidr(c) if c.is_ipv6() => "DestinationIpv6CidrBlock",
+                Destination::Cidr(_) => "DestinationCidrBlock",
+                Destination::PrefixList(_) => "DestinationPrefixListId",
+            };
+            first.push(format!(
+                "ReplaceRoute RouteTableId={} {field}={} NetworkInterfaceId={} (CreateRoute if the table lacks it)",
+                r.table, r.dest, r.eni
             ));
         }
         let associate = |e: &EipStep| {
@@ -187,6 +229,7 @@ impl Plan {
             .assigns
             .iter()
             .map(|s| &s.eni)
+            .chain(self.ipv6.iter().map(|s| &s.eni))
             .chain(self.routes.iter().map(|r| &r.table))
             .chain(self.eips.iter().map(|e| &e.allocation));
         for r in all {

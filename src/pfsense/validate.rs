@@ -3,10 +3,10 @@
 //! `<tab> row <n> <field>: <what is wrong>`.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::base::ids::check_id;
-use crate::base::net::{Cidr, parse_ipv4};
+use crate::base::net::{Destination, parse_ip, parse_ipv4};
 use crate::pfsense::model::{PfConfig, Problem, Section, Tab};
 use crate::pfsense::vhid;
 
@@ -17,11 +17,12 @@ const MAX_FIELD_CHARS: usize = 1024;
 pub enum ActionKind {
     Ip {
         interface: String,
-        addr: Ipv4Addr,
+        /// IPv4 or IPv6 (moved by AssignPrivateIpAddresses or Unassign/AssignIpv6Addresses).
+        addr: IpAddr,
     },
     Route {
         table: String,
-        cidr: Cidr,
+        dest: Destination,
         interface: String,
     },
     Eip {
@@ -147,21 +148,35 @@ pub fn validate(cfg: &PfConfig) -> Validated {
                 ),
             );
         }
-        let mut address = |field: &'static str| -> Option<Ipv4Addr> {
+        let mut required = |field: &'static str| -> Option<&str> {
             let text = row.get(field);
             if text.is_empty() {
                 problem(field, "missing".into());
                 return None;
             }
-            parse_ipv4(text).map_err(|e| problem(field, e)).ok()
+            Some(text)
         };
+        let ipaddr = (row.tab == Tab::Ips).then(|| required("ipaddr")).flatten();
+        let privateip = (row.tab == Tab::Eips).then(|| required("privateip")).flatten();
+        let cidr = (row.tab == Tab::Routes).then(|| required("cidr")).flatten();
         let kind = match row.tab {
-            Tab::Ips => address("ipaddr").map(|addr| ActionKind::Ip {
-                interface: interface.clone(),
-                addr,
-            }),
+            Tab::Ips => ipaddr
+                .and_then(|t| parse_ip(t).map_err(|e| problem("ipaddr", e)).ok())
+                .map(|addr| ActionKind::Ip {
+                    interface: interface.clone(),
+                    addr,
+                }),
             Tab::Eips => {
-                let private_ip = address("privateip");
+                let private_ip = privateip.and_then(|t| {
+                    if parse_ip(t).is_ok_and(|a| a.is_ipv6()) {
+                        problem(
+                            "privateip",
+                            format!("\"{t}\" is an IPv6 address; an Elastic IP is IPv4 and so is its private IP"),
+                        );
+                        return None;
+                    }
+                    parse_ipv4(t).map_err(|e| problem("privateip", e)).ok()
+                });
                 let allocation = check_id(row.get("allocationid"), "eipalloc-", "an Elastic IP allocation id")
                     .map_err(|e| problem("allocationid", e))
                     .ok();
@@ -178,17 +193,11 @@ pub fn validate(cfg: &PfConfig) -> Validated {
                 let table = check_id(row.get("routetable"), "rtb-", "a route table id")
                     .map_err(|e| problem("routetable", e))
                     .ok();
-                let cidr_text = row.get("cidr");
-                let cidr = if cidr_text.is_empty() {
-                    problem("cidr", "missing".into());
-                    None
-                } else {
-                    Cidr::parse(cidr_text).map_err(|e| problem("cidr", e)).ok()
-                };
-                match (table, cidr) {
-                    (Some(table), Some(cidr)) => Some(ActionKind::Route {
+                let dest = cidr.and_then(|t| Destination::parse(t).map_err(|e| problem("cidr", e)).ok());
+                match (table, dest) {
+                    (Some(table), Some(dest)) => Some(ActionKind::Route {
                         table,
-                        cidr,
+                        dest,
                         interface: interface.clone(),
                     }),
                     _ => None,
@@ -230,7 +239,7 @@ pub fn validate(cfg: &PfConfig) -> Validated {
         .map(|(a, _)| {
             a.as_ref().map(|a| match &a.kind {
                 ActionKind::Ip { addr, .. } => (format!("address {addr}"), "ipaddr"),
-                ActionKind::Route { table, cidr, .. } => (format!("route {cidr} in {table}"), "cidr"),
+                ActionKind::Route { table, dest, .. } => (format!("route {dest} in {table}"), "cidr"),
                 ActionKind::Eip { allocation, .. } => (format!("allocation {allocation}"), "allocationid"),
             })
         })
@@ -268,7 +277,7 @@ pub fn validate(cfg: &PfConfig) -> Validated {
     // An Elastic IP follows its private address when an IP row of another VHID moves that address
     // (AssignPrivateIpAddresses moves the association along, ec2.md §2.1): the other VHID's
     // failover would take this row's EIP, and its own failover would fail "not mapped" for ever.
-    let mut moved_by: HashMap<Ipv4Addr, usize> = HashMap::new();
+    let mut moved_by: HashMap<IpAddr, usize> = HashMap::new();
     for (i, (a, _)) in checked.iter().enumerate() {
         if let Some(Action {
             kind: ActionKind::Ip { addr, .. },
@@ -283,7 +292,7 @@ pub fn validate(cfg: &PfConfig) -> Validated {
         let ActionKind::Eip { private_ip, .. } = &a.kind else {
             continue;
         };
-        let Some(mover) = moved_by.get(private_ip).map(|j| action(*j)) else {
+        let Some(mover) = moved_by.get(&IpAddr::V4(*private_ip)).map(|j| action(*j)) else {
             continue;
         };
         if mover.vhid != a.vhid {
@@ -414,5 +423,37 @@ mod tests {
             "{problems:?}"
         );
         assert_eq!(v.actions.len(), 1, "the IP row itself stays valid");
+    }
+
+    #[test]
+    fn dual_stack_rows_are_checked_in_any_form() {
+        let cfg = with_rows(
+            "<awshaips><config><vhid>wan@1</vhid><interface>wan</interface><ipaddr>2600:1F18::10</ipaddr></config>\
+             <config><vhid>lan@2</vhid><interface>lan</interface><ipaddr>2600:1f18:0:0::10</ipaddr></config></awshaips>\
+             <awsharoutes><config><vhid>wan@1</vhid><routetable>rtb-0123abcd</routetable><cidr>2600:1f18::/129</cidr><interface>lan</interface></config>\
+             <config><vhid>wan@1</vhid><routetable>rtb-0123abcd</routetable><cidr>2600:1f18:1::/32</cidr><interface>lan</interface></config>\
+             <config><vhid>wan@1</vhid><routetable>rtb-0123abcd</routetable><cidr>pl-0123abc</cidr><interface>lan</interface></config>\
+             <config><vhid>wan@1</vhid><routetable>rtb-0123abcd</routetable><cidr>PL-0123ABCD</cidr><interface>lan</interface></config></awsharoutes>\
+             <awshaeips><config><vhid>wan@1</vhid><allocationid>eipalloc-0a1b2c3d</allocationid><interface>wan</interface><privateip>2600:1f18::10</privateip></config></awshaeips>",
+        );
+        let v = validate(&cfg);
+        let problems: Vec<String> = v.problems().iter().map(|p| p.to_string()).collect();
+        let has = |prefix: &str, needle: &str| problems.iter().any(|p| p.starts_with(prefix) && p.contains(needle));
+        assert!(has("awshaips row 1 ipaddr", "also claimed by lan@2"), "{problems:?}");
+        assert!(has("awshaips row 2 ipaddr", "also claimed by wan@1"), "{problems:?}");
+        assert!(has("awsharoutes row 1 cidr", "0 to 128"), "{problems:?}");
+        assert!(
+            has("awsharoutes row 2 cidr", "did you mean 2600:1f18::/32"),
+            "{problems:?}"
+        );
+        assert!(has("awsharoutes row 3 cidr", "8 or 17 hex digits"), "{problems:?}");
+        assert!(has("awshaeips row 1 privateip", "IPv4"), "{problems:?}");
+        assert_eq!(problems.len(), 6, "{problems:?}");
+        // The prefix-list row is valid, in lower case.
+        assert!(
+            v.actions
+                .iter()
+                .any(|a| matches!(&a.kind, ActionKind::Route { dest, .. } if dest.to_string() == "pl-0123abcd"))
+        );
     }
 }

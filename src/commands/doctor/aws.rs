@@ -2,7 +2,7 @@
 //! every permission awsha uses (by DryRun where the action has one), and the route tables.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::check;
 use crate::aws::ec2::{ApiError, DryRun, Ec2};
 use crate::aws::imds::Eni;
-use crate::base::net::Cidr;
+use crate::base::net::Destination;
 use crate::base::time::{format_rfc3339_millis, to_millis};
 use crate::edges::Edges;
 use crate::pfsense::ifconfig::{CarpState, HostFacts};
@@ -168,18 +168,26 @@ async fn permission_checks<C: Ec2>(
             .and_then(|e| e.as_ref().ok())
             .map(|e| e.id.clone())
     };
+    // An IPv6 address held by the other node can only be moved once its holder is known.
+    let ipv6_rows = actions
+        .iter()
+        .any(|a| matches!(a.kind, ActionKind::Ip { addr, .. } if addr.is_ipv6()));
     // (check, required?) — optional permissions only warn when denied.
     let mut probes: Vec<(String, DryRun, bool)> = vec![
         ("ec2:DescribeRouteTables".into(), DryRun::DescribeRouteTables, true),
         ("ec2:DescribeTags".into(), DryRun::DescribeTags, true),
         ("ec2:DescribeAddresses".into(), DryRun::DescribeAddresses, false),
         (
-            "ec2:DescribeNetworkInterfaces".into(),
+            if ipv6_rows {
+                "ec2:DescribeNetworkInterfaces (needed by the IPv6 rows)".into()
+            } else {
+                "ec2:DescribeNetworkInterfaces".into()
+            },
             DryRun::DescribeNetworkInterfaces,
-            false,
+            ipv6_rows,
         ),
     ];
-    let mut routes: Vec<(String, String, Cidr, String)> = Vec::new();
+    let mut routes: Vec<(String, String, Destination, String)> = Vec::new();
     let mut eips: Vec<(String, String, String, Ipv4Addr)> = Vec::new();
     let mut resources: Vec<String> = Vec::new();
     for a in actions {
@@ -188,8 +196,8 @@ async fn permission_checks<C: Ec2>(
         match &a.kind {
             // Its own `routetable` check already fails; a probe would only repeat NotFound.
             ActionKind::Route { table, .. } if missing_tables.contains(table) => {}
-            ActionKind::Route { table, cidr, .. } => {
-                routes.push((label, table.clone(), *cidr, eni));
+            ActionKind::Route { table, dest, .. } => {
+                routes.push((label, table.clone(), dest.clone(), eni));
                 resources.push(table.clone());
             }
             ActionKind::Eip {
@@ -203,25 +211,17 @@ async fn permission_checks<C: Ec2>(
     }
     resources.sort();
     resources.dedup();
-    for (label, table, cidr, eni) in &routes {
+    for (label, table, dest, eni) in &routes {
         probes.push((
             format!("ec2:ReplaceRoute ({label})"),
-            DryRun::ReplaceRoute {
-                table,
-                cidr: *cidr,
-                eni,
-            },
+            DryRun::ReplaceRoute { table, dest, eni },
             true,
         ));
     }
-    if let Some((label, table, cidr, eni)) = routes.first() {
+    if let Some((label, table, dest, eni)) = routes.first() {
         probes.push((
             format!("ec2:CreateRoute ({label}, optional)"),
-            DryRun::CreateRoute {
-                table,
-                cidr: *cidr,
-                eni,
-            },
+            DryRun::CreateRoute { table, dest, eni },
             false,
         ));
     }
@@ -283,6 +283,14 @@ async fn permission_checks<C: Ec2>(
         });
     }
     out.push(assign_check(ec2, actions, enis, facts, cfg).await);
+    if ipv6_rows {
+        out.push(check(
+            "iam ec2:AssignIpv6Addresses, ec2:UnassignIpv6Addresses",
+            CheckStatus::Warn,
+            "not checked: these actions have no DryRun, and the only real test would move an address",
+            "confirm the instance profile's policy grants both (docs/install.md, IPv6 rows)",
+        ));
+    }
     out
 }
 
@@ -309,13 +317,17 @@ async fn assign_check<C: Ec2>(
     let ips: Vec<&Action> = actions
         .iter()
         .copied()
-        .filter(|a| matches!(a.kind, ActionKind::Ip { .. }))
+        .filter(|a| matches!(a.kind, ActionKind::Ip { addr, .. } if addr.is_ipv4()))
         .collect();
     if ips.is_empty() {
-        return check(name, CheckStatus::Ok, "not needed (no IP rows)", "");
+        return check(name, CheckStatus::Ok, "not needed (no IPv4 IP rows)", "");
     }
     let held = ips.iter().find_map(|a| {
-        let ActionKind::Ip { interface, addr } = &a.kind else {
+        let ActionKind::Ip {
+            interface,
+            addr: IpAddr::V4(addr),
+        } = &a.kind
+        else {
             return None;
         };
         let eni = enis.get(interface)?.as_ref().ok()?;
@@ -354,12 +366,14 @@ async fn assign_check<C: Ec2>(
 /// Also returns the tables that do not exist, so the permission probes leave them out (a DryRun
 /// naming a missing table answers NotFound, not whether the action is allowed).
 async fn route_table_checks<C: Ec2>(ec2: &C, actions: &[&Action]) -> (Vec<Check>, Vec<String>) {
-    let wanted: Vec<(String, String, Cidr)> = actions
+    let wanted: Vec<(String, String, Destination)> = actions
         .iter()
         .filter_map(|a| match &a.kind {
-            ActionKind::Route { table, cidr, .. } => {
-                Some((format!("{} row {}", a.tab.element(), a.row), table.clone(), *cidr))
-            }
+            ActionKind::Route { table, dest, .. } => Some((
+                format!("{} row {}", a.tab.element(), a.row),
+                table.clone(),
+                dest.clone(),
+            )),
             _ => None,
         })
         .collect();
@@ -394,7 +408,7 @@ async fn route_table_checks<C: Ec2>(ec2: &C, actions: &[&Action]) -> (Vec<Check>
         .collect();
     let checks = wanted
         .into_iter()
-        .map(|(label, table, cidr)| {
+        .map(|(label, table, dest)| {
             let name = format!("{label} routetable");
             match tables.iter().find(|t| t.id == table) {
                 None => check(
@@ -403,13 +417,13 @@ async fn route_table_checks<C: Ec2>(ec2: &C, actions: &[&Action]) -> (Vec<Check>
                     format!("route table {table} does not exist (InvalidRouteTableID.NotFound)"),
                     "correct the route table id in the Routes tab",
                 ),
-                Some(t) if t.routes.contains_key(&cidr) => {
-                    check(name, CheckStatus::Ok, format!("{table} has {cidr}"), "")
+                Some(t) if t.routes.contains_key(&dest) => {
+                    check(name, CheckStatus::Ok, format!("{table} has {dest}"), "")
                 }
                 Some(_) => check(
                     name,
                     CheckStatus::Warn,
-                    format!("{table} has no route for {cidr}; failover will create it"),
+                    format!("{table} has no route for {dest}; failover will create it"),
                     "creating needs ec2:CreateRoute; or add the route now",
                 ),
             }

@@ -2,7 +2,7 @@
 //! addresses against their ENIs' subnets, and CARP's mode.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::check;
 use crate::aws::imds::Eni;
@@ -16,7 +16,7 @@ use crate::settings::Settings;
 fn is_rfc5737(ip: Ipv4Addr) -> bool {
     ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]
         .iter()
-        .any(|c| Cidr::parse(c).map(|c| c.contains(ip)).unwrap_or(false))
+        .any(|c| Cidr::parse(c).is_ok_and(|c| c.contains(IpAddr::V4(ip))))
 }
 
 pub(super) fn run_dir_check(s: &Settings) -> Check {
@@ -81,13 +81,33 @@ pub(super) fn address_checks(actions: &[&Action], enis: &HashMap<String, Result<
     for a in actions {
         let (field, ip) = match &a.kind {
             ActionKind::Ip { addr, .. } => ("ipaddr", *addr),
-            ActionKind::Eip { private_ip, .. } => ("privateip", *private_ip),
+            ActionKind::Eip { private_ip, .. } => ("privateip", IpAddr::V4(*private_ip)),
             ActionKind::Route { .. } => continue,
         };
         let Some(Ok(eni)) = enis.get(a.kind.interface()) else {
             continue;
         };
-        let Some(subnet) = eni.subnet_cidr else { continue };
+        // An IPv6 address must lie in one of the subnet's IPv6 prefixes.
+        let subnet = if ip.is_ipv6() {
+            match eni.subnet_ipv6_cidrs.iter().find(|c| c.contains(ip)) {
+                Some(c) => *c,
+                None => match eni.subnet_ipv6_cidrs.first() {
+                    Some(c) => *c,
+                    None => {
+                        out.push(check(
+                            format!("{} row {} {field}", a.tab.element(), a.row),
+                            CheckStatus::Fail,
+                            format!("{ip} is IPv6, and {}'s subnet has no IPv6 prefix", eni.id),
+                            "associate an IPv6 CIDR with the VPC and the subnet, or use an IPv4 address",
+                        ));
+                        continue;
+                    }
+                },
+            }
+        } else {
+            let Some(subnet) = eni.subnet_cidr else { continue };
+            subnet
+        };
         let name = format!("{} row {} {field}", a.tab.element(), a.row);
         if subnet.contains(ip) {
             out.push(check(
@@ -133,7 +153,7 @@ pub(super) fn carp_checks(
             .get(&vip.interface)
             .and_then(|e| e.as_ref().ok())
             .and_then(|e| e.subnet_cidr);
-        let in_subnet = iface_subnet.is_some_and(|c| c.contains(address));
+        let in_subnet = iface_subnet.is_some_and(|c| c.contains(IpAddr::V4(address)));
         if iface_subnet.is_some() && !in_subnet && !is_rfc5737(address) {
             out.push(check(
                 format!("{name} address"),

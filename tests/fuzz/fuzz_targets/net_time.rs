@@ -16,13 +16,16 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(cidr) = net::Cidr::parse(a) {
         assert_eq!(net::Cidr::parse(&cidr.to_string()), Ok(cidr), "CIDR round trip");
-        if let (Ok(to), Ok(ip)) = (net::Cidr::parse(b), net::parse_ipv4(c)) {
+        if let (Ok(to), Ok(ip)) = (net::Cidr::parse(b), net::parse_ip(c)) {
             if let Ok(mapped) = cidr.map_into(ip, &to) {
                 assert!(to.contains(mapped), "{ip} mapped from {cidr} to {mapped}, outside {to}");
             }
         }
     }
     let _ = net::parse_ipv4(a);
+    if let Ok(dest) = net::Destination::parse(a) {
+        assert_eq!(net::Destination::parse(&dest.to_string()), Ok(dest), "destination round trip");
+    }
     for prefix in ["rtb-", "eipalloc-", "eni-", "i-"] {
         if let Ok(id) = ids::check_id(a, prefix, "an id") {
             assert!(id.starts_with(prefix));
