@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::anyhow;
 use tokio::time::Instant;
 
-use crate::aws::ec2::{Ec2, MAX_ATTEMPTS};
+use crate::aws::ec2::Ec2;
 use crate::core::apply::{self, Outcome};
 use crate::core::node;
 use crate::core::plan::{self, Plan};
@@ -152,15 +152,7 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutc
         return Ok(report);
     }
 
-    let ec2 = edges
-        .ec2(
-            &me.region,
-            node::endpoint(s, &cfg).as_deref(),
-            deadline,
-            MAX_ATTEMPTS,
-            &timeline,
-        )
-        .await;
+    let ec2 = node::open_ec2(edges, s, &cfg, &me, deadline, &timeline).await;
     let prio = node::priority(&cfg, &facts, vip, &me.instance);
     let mut stamp = Stamp {
         modified: 0,

@@ -9,11 +9,11 @@ use anyhow::anyhow;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use crate::aws::ec2::{Ec2, MAX_ATTEMPTS};
+use crate::aws::ec2::Ec2;
 use crate::base::time::{Millis, format_rfc3339_millis};
 use crate::core::judge::{Verdict, judge};
 use crate::core::node::{self, Node};
-use crate::core::observe::{Observation, compare, named_vhids, observe, pair_resources};
+use crate::core::observe::{Observation, compare, look, named_vhids};
 use crate::core::tags::{Priority, Stamp};
 use crate::core::{apply, plan};
 use crate::edges::Edges;
@@ -22,7 +22,7 @@ use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::run_dir;
 use crate::pfsense::validate::{Action, Validated, validate};
-use crate::report::{ActionReport, Observed, Outcome, Report, SplitBrain, Status, Timeline, VhidState};
+use crate::report::{ActionReport, Observed, Outcome, Report, SplitBrain, Status, VhidState};
 use crate::settings::Settings;
 
 /// T of the reconcile rules: the takeover marker, else the newest change this node tagged for
@@ -119,20 +119,9 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, dry_run: bool) -> Outcome {
         return Ok(report);
     }
 
-    let imds = edges.imds(deadline);
-    let interfaces = node::interfaces_of(&actions);
-    let me = node::discover(&imds, &cfg, &facts, &interfaces, true, node::region(s, &cfg)).await?;
+    // The instance is the report's even when looking fails after IMDS named it.
+    let (me, ec2, obs) = look(edges, s, &cfg, &facts, &actions, &v.actions, deadline).await?;
     report.instance = Some(me.instance.clone());
-    let ec2 = edges
-        .ec2(
-            &me.region,
-            node::endpoint(s, &cfg).as_deref(),
-            deadline,
-            MAX_ATTEMPTS,
-            &Timeline::default(),
-        )
-        .await;
-    let obs = observe(&ec2, &actions, &pair_resources(&v.actions), &me.enis, &me.instance).await;
     if obs.holders_by_tags {
         report.notice(
             Level::Info,

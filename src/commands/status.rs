@@ -3,17 +3,15 @@
 
 use tokio::time::Instant;
 
-use crate::aws::ec2::MAX_ATTEMPTS;
 use crate::core::history;
-use crate::core::node;
-use crate::core::observe::{compare, named_vhids, observe, pair_resources};
+use crate::core::observe::{compare, look, named_vhids};
 use crate::core::plan;
 use crate::edges::Edges;
 use crate::log::Level;
 use crate::pfsense::ifconfig::CarpState;
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::validate::{Action, validate};
-use crate::report::{ActionReport, Observed, Outcome, Report, Status, Timeline, VhidState};
+use crate::report::{ActionReport, Observed, Outcome, Report, Status, VhidState};
 use crate::settings::Settings;
 
 pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
@@ -47,20 +45,9 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
         report.text.push("no valid awsha rows".into());
         return Ok(report);
     }
-    let imds = edges.imds(deadline);
-    let interfaces = node::interfaces_of(&actions);
-    let me = node::discover(&imds, &cfg, &facts, &interfaces, true, node::region(s, &cfg)).await?;
+    // The instance is the report's even when looking fails after IMDS named it.
+    let (me, _, obs) = look(edges, s, &cfg, &facts, &actions, &v.actions, deadline).await?;
     report.instance = Some(me.instance.clone());
-    let ec2 = edges
-        .ec2(
-            &me.region,
-            node::endpoint(s, &cfg).as_deref(),
-            deadline,
-            MAX_ATTEMPTS,
-            &Timeline::default(),
-        )
-        .await;
-    let obs = observe(&ec2, &actions, &pair_resources(&v.actions), &me.enis, &me.instance).await;
     report.text.push(format!(
         "awsha status on {} (reconcile {}; in sync = points here exactly when this node is MASTER)",
         me.instance,

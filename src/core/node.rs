@@ -4,13 +4,16 @@
 use std::collections::HashMap;
 
 use futures_util::future::join_all;
+use tokio::time::Instant;
 
+use crate::aws::ec2::MAX_ATTEMPTS;
 use crate::aws::imds::{self, Eni, Imds};
 use crate::core::tags::Priority;
+use crate::edges::Edges;
 use crate::pfsense::ifconfig::HostFacts;
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::validate::Action;
-use crate::report::Failure;
+use crate::report::{Failure, Timeline};
 use crate::settings::Settings;
 
 pub struct Node {
@@ -116,6 +119,27 @@ pub async fn discover<I: Imds>(
         region,
         enis: interfaces.iter().cloned().zip(enis).collect(),
     })
+}
+
+/// EC2 for this node's region, at the configured endpoint, until `deadline`: every command that
+/// acts through EC2 opens it this way.
+pub async fn open_ec2<E: Edges>(
+    edges: &E,
+    s: &Settings,
+    cfg: &PfConfig,
+    me: &Node,
+    deadline: Instant,
+    timeline: &Timeline,
+) -> E::Ec2 {
+    edges
+        .ec2(
+            &me.region,
+            endpoint(s, cfg).as_deref(),
+            deadline,
+            MAX_ATTEMPTS,
+            timeline,
+        )
+        .await
 }
 
 /// This node's priority for a VIP: the running values from ifconfig (maintenance mode shows

@@ -6,11 +6,17 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use crate::aws::ec2::{Address, Ec2, NetworkInterface, RouteTable, TagMap};
+use tokio::time::Instant;
+
 use crate::aws::imds::Eni;
+use crate::core::node::{self, Node};
 use crate::core::tags::Stamp;
+use crate::edges::Edges;
 use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::validate::{Action, ActionKind, Validated};
+use crate::report::{Failure, Timeline};
+use crate::settings::Settings;
 
 /// The AWS side of every action, read once.
 pub struct Observation {
@@ -333,6 +339,26 @@ pub fn compare(a: &Action, eni: &Eni, obs: &Observation, me: &str) -> Compared {
             }
         }
     }
+}
+
+/// What reconcile and status start from: this node, fully discovered (its ENIs' subnets and
+/// addresses), EC2 for its region, and what AWS says of `actions` (`all`: the config's valid rows,
+/// whose tables and allocations name the pair's members).
+pub async fn look<E: Edges>(
+    edges: &E,
+    s: &Settings,
+    cfg: &PfConfig,
+    facts: &HostFacts,
+    actions: &[&Action],
+    all: &[Action],
+    deadline: Instant,
+) -> Result<(Node, E::Ec2, Observation), Failure> {
+    let imds = edges.imds(deadline);
+    let interfaces = node::interfaces_of(actions);
+    let me = node::discover(&imds, cfg, facts, &interfaces, true, node::region(s, cfg)).await?;
+    let ec2 = node::open_ec2(edges, s, cfg, &me, deadline, &Timeline::default()).await;
+    let obs = observe(&ec2, actions, &pair_resources(all), &me.enis, &me.instance).await;
+    Ok((me, ec2, obs))
 }
 
 /// Every CARP VIP that an awsha row names (valid or not), with its CARP state.
