@@ -43,7 +43,8 @@ for sub in ("tests/harness", "tests/integration"):
 from awsha_scenario import (  # noqa: E402
     ec2_client,
     DEFAULT_ROUTE, LAN_VIP, OTHER_ROUTE, READ_ONLY_PREFIXES, REGION, TAG_KEYS, WAN_VIP, Cloud,
-    Emulator, Node, Proxy, Scenario, awsha_bin, build_scenario,
+    Emulator, Node, Proxy, Scenario, add_dual_stack, awsha_bin, build_dual_stack, build_scenario,
+    wan3_where,
 )
 from procs import ServerProcess  # noqa: E402
 
@@ -282,6 +283,11 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
         emu.configure(scn.instance[n], REGION)
     node_a = Node("A", work / "node-a", scn, emus["A"], proxy.url)
     node_b = Node("B", work / "node-b", scn, emus["B"], proxy.url)
+    # The VPC is dual stack: an IPv6 /56, a /64 per subnet, and a third CARP VIP, wan@3, whose
+    # address is IPv6, with IPv6 and prefix-list routes.
+    ds = build_dual_stack(ec2, scn)
+    for node in (node_a, node_b):
+        add_dual_stack(node, ds)
     print()
     table([
         ["A", names(scn.instance["A"]).split()[0], "primary: advskew 0", "MASTER",
@@ -292,9 +298,11 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
     print()
     say(f"""
         The VPC (10.0.0.0/16, simulated inside moto): subnet wan 10.0.1.0/24, subnet lan
-        10.0.2.0/24. CARP VIPs: wan@1 = {WAN_VIP}, lan@2 = {LAN_VIP}. Route tables
-        {scn.rt1} ({DEFAULT_ROUTE}) and {scn.rt2} ({OTHER_ROUTE}) send traffic through the
-        firewall's lan ENI; the Elastic IP {scn.public_ip} ({scn.allocation}) is the public face
+        10.0.2.0/24, dual stack: the VPC also has {ds.vpc_block}, each subnet a /64 of it.
+        CARP VIPs: wan@1 = {WAN_VIP}, lan@2 = {LAN_VIP}, and wan@3 = {ds.vip6} (IPv6). Route
+        tables {scn.rt1} ({DEFAULT_ROUTE}, and ::/0 for wan@3) and {scn.rt2} ({OTHER_ROUTE}) send
+        traffic through the firewall's lan ENI, and {ds.rt3} sends the managed prefix list
+        {ds.prefix_list} there; the Elastic IP {scn.public_ip} ({scn.allocation}) is the public face
         of wan@1.
     """)
 
@@ -308,7 +316,7 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
 
     say("The primary (node A, CARP MASTER) took everything when it came up "
         "(rc.carpmaster ran `awsha failover` once per VHID):")
-    for vhid in ("wan@1", "lan@2"):
+    for vhid in ("wan@1", "lan@2", "wan@3"):
         r = awsha(node_a, "failover", vhid, "--json", show=False)
         rep = r.json
         expect(rep.get("ok") is True and all(a["status"] == "changed" for a in rep["actions"]),
@@ -317,6 +325,7 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
               + ", ".join(f"{a['kind']} {a['status']}" for a in rep["actions"]))
     before = where(cloud, scn)
     expect(before == on_node(scn, "A"), "setup: not everything is on node A", json.dumps(before))
+    before6 = wan3_where(cloud, scn, ds)
 
     # ---------------------------------------------------------------------------------------------
     heading(2, "The primary dies")
@@ -325,8 +334,8 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
         its ifconfig now says MASTER for both VHIDs (the demo rewrites B's fake ifconfig output).
         AWS does not know yet: the address, the routes and the EIP still point at node A.
     """)
-    node_b.set_carp(1, state="MASTER")
-    node_b.set_carp(2, state="MASTER")
+    for vhid in (1, 2, 3):
+        node_b.set_carp(vhid, state="MASTER")
     carp_lines = [ln.strip() for ln in node_b.ifconfig.read().splitlines() if "carp:" in ln]
     block("\n".join(f"[node B] ifconfig: {ln}" for ln in carp_lines))
 
@@ -363,12 +372,29 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
     expect(r.json.get("ok") is True, "failover 2@ena1 on B failed", r.describe())
     print("    [node B] awsha failover 2@ena1: " + ", ".join(
         f"{a['vhid']} {a['kind']} {a['status']}" for a in r.json["actions"]))
+    say("""
+        And the IPv6 VHID. EC2 cannot reassign an IPv6 address: awsha asks for it while it looks
+        up who holds it; EC2 refuses (node A still has it), so awsha unassigns it there and
+        assigns it here. The IPv6 route and the prefix-list route go as IPv4 routes do:
+    """)
+    proxy.reset()
+    r = awsha(node_b, "failover", "wan@3", "--json")
+    expect(r.json.get("ok") is True and all(a["status"] == "changed" for a in r.json["actions"]),
+           "failover wan@3 on B failed", r.describe())
+    counts = proxy.mutating_counts()
+    say(f"EC2 requests it made: {', '.join(f'{a} x{n}' for a, n in sorted(proxy.counts().items()))}.")
+    expect(counts.get("UnassignIpv6Addresses") == 1 and counts.get("AssignIpv6Addresses") == 2,
+           "the IPv6 move should be assign (refused), unassign at A, assign", json.dumps(counts))
 
     # ---------------------------------------------------------------------------------------------
     heading(4, "What moved in AWS")
     after = where(cloud, scn)
     expect(after == on_node(scn, "B"), "after failover not everything is on node B",
            json.dumps(after))
+    after6 = wan3_where(cloud, scn, ds)
+    expect(after6["ip"] == [scn.eni[("B", "wan")]]
+           and all(after6[k] == scn.eni[("B", "lan")] for k in ds.destinations(scn)),
+           "after failover wan@3's IPv6 address and routes are not on node B", json.dumps(after6))
 
     def ip_cell(holders: list[str]) -> str:
         return ", ".join(names.node_of(h) for h in holders) or "-"
@@ -385,6 +411,11 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
         [f"EIP {scn.public_ip} ({scn.allocation})", eip_cell(before["eip"]),
          eip_cell(after["eip"])],
         [f"address {LAN_VIP} (lan@2)", ip_cell(before["lan_vip"]), ip_cell(after["lan_vip"])],
+    ] + [
+        [f"address {ds.vip6} (wan@3)", ip_cell(before6["ip"]), ip_cell(after6["ip"])],
+    ] + [
+        [f"route {dest} in {rtb} (wan@3)", names.node_of(before6[key]), names.node_of(after6[key])]
+        for key, (rtb, dest) in ds.destinations(scn).items()
     ], ["resource", "before (A was MASTER)", "after (B took over)"])
     print()
     say("""
@@ -419,7 +450,8 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
            json.dumps(proxy.counts()))
     r = awsha(node_b, "status", "--json", show=False)
     states = {v["vhid"]: v["state"] for v in r.json.get("vhids", [])}
-    expect(states == {"wan@1": "MASTER", "lan@2": "MASTER"}, "status: B should be MASTER of both",
+    expect(states == {"wan@1": "MASTER", "lan@2": "MASTER", "wan@3": "MASTER"},
+           "status: B should be MASTER of all three",
            r.describe())
 
     # ---------------------------------------------------------------------------------------------
@@ -443,15 +475,16 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
     heading(7, "History on node B")
     say("""
         Every failover or reconcile that changed or failed something leaves a line in the run
-        directory's history (the status page reads it too): the three failovers above (wan@1
+        directory's history (the status page reads it too): the four failovers above (wan@1
         twice, once for each output). The reconcile changed nothing, so it is not there:
     """)
     awsha(node_b, "history")
     r = awsha(node_b, "history", "--json", show=False)
     runs = r.json if isinstance(r.json, list) else []
     ran = [(e.get("command"), e["actions"][0]["vhid"]) for e in runs if e.get("actions")]
-    expect(ran == [("failover", "wan@1"), ("failover", "wan@1"), ("failover", "lan@2")],
-           "history should hold B's three failovers (wan@1 twice: text, then --json)", r.describe())
+    expect(ran == [("failover", "wan@1"), ("failover", "wan@1"), ("failover", "lan@2"),
+                   ("failover", "wan@3")],
+           "history should hold B's four failovers (wan@1 twice: text, then --json)", r.describe())
     expect(all(isinstance(e.get("ms"), int) and e.get("started") for e in runs),
            "each run has its start and duration", r.describe())
 
