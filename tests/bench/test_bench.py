@@ -154,3 +154,65 @@ def test_summary_rows_with_the_scale_results() -> None:
     rows = {r[0]: r for r in bench.summary_rows(res, 50)}
     assert rows["  failed actions (200 route tables)"][3] == "NOT MET"
     assert any("throttled" in r[1] for r in bench.request_rows(res))
+
+
+def test_timeline_round_trips() -> None:
+    def tl(*events: str) -> list[dict[str, object]]:
+        return [{"at_ms": i, "event": e} for i, e in enumerate(events)]
+
+    # the IPv6 move when the peer holds the address (docs/performance.md "The IPv6 move"):
+    # Assign ∥ Describe ∥ routes → Unassign → Assign → CreateTags = 4 in sequence
+    held = tl("config read", "IMDS done", "AssignIpv6Addresses sent",
+              "DescribeNetworkInterfaces sent", "ReplaceRoute sent", "ReplaceRoute sent",
+              "AssignIpv6Addresses answered InvalidIPAddress.InUse", "ReplaceRoute answered",
+              "DescribeNetworkInterfaces answered", "UnassignIpv6Addresses sent",
+              "ReplaceRoute answered", "UnassignIpv6Addresses answered",
+              "AssignIpv6Addresses sent", "AssignIpv6Addresses answered", "CreateTags sent",
+              "CreateTags answered", "report written")
+    assert bench.timeline_round_trips(held) == 4
+    assert bench.timeline_ec2_ms(held) == 15 - 2
+    # nobody holds it: Assign ∥ Describe → CreateTags
+    unheld = tl("AssignIpv6Addresses sent", "DescribeNetworkInterfaces sent",
+                "AssignIpv6Addresses answered", "DescribeNetworkInterfaces answered",
+                "CreateTags sent", "CreateTags answered")
+    assert bench.timeline_round_trips(unheld) == 2
+    # a request sent while others are outstanding is not deeper than what was answered before it
+    overlap = tl("ReplaceRoute sent", "AssignPrivateIpAddresses sent",
+                 "AssignPrivateIpAddresses answered", "AssociateAddress sent",
+                 "ReplaceRoute answered", "AssociateAddress answered", "CreateTags sent",
+                 "CreateTags answered")
+    assert bench.timeline_round_trips(overlap) == 3
+    # a throttled request retried: each attempt is a round trip; answers match the oldest
+    # outstanding request of their action
+    retried = tl("ReplaceRoute sent", "ReplaceRoute sent",
+                 "ReplaceRoute answered RequestLimitExceeded", "ReplaceRoute sent",
+                 "ReplaceRoute answered", "ReplaceRoute answered", "CreateTags sent",
+                 "CreateTags answered")
+    assert bench.timeline_round_trips(retried) == 3
+    assert bench.timeline_round_trips([]) == 0 and bench.timeline_ec2_ms([]) == 0
+
+
+def test_summary_rows_with_the_ipv6_results() -> None:
+    def case(wall: float, rt: int, expect: int, req: dict[str, int]) -> dict[str, object]:
+        return {"runs": 10, "median_ms": wall, "adjusted_ms": wall - 20, "rt_timeline": [rt],
+                "rt_proxy": [rt], "expect_rt": expect, "requests": req}
+
+    res = {"failover": {}, "cli": {}, "process": {}, "rss": {}, "reconcile": {}, "ipv6": {
+        "IPv4 1 address + 3 routes, peer holds it": case(
+            150, 2, 2, {"AssignPrivateIpAddresses": 1, "ReplaceRoute": 3, "CreateTags": 1}),
+        "IPv6 1 address + 3 routes, peer holds it": case(
+            260, 4, 4, {"AssignIpv6Addresses": 2, "DescribeNetworkInterfaces": 1,
+                        "UnassignIpv6Addresses": 1, "ReplaceRoute": 3, "CreateTags": 1}),
+        "IPv6 1 address + 3 routes, nobody holds it": case(
+            160, 3, 2, {"AssignIpv6Addresses": 1, "DescribeNetworkInterfaces": 1,
+                        "ReplaceRoute": 3, "CreateTags": 1})}}
+    rows = {r[0]: r for r in bench.summary_rows(res, 50)}
+    ref = rows["failover IPv4 1 address + 3 routes, peer holds it: wall (median of 10)"]
+    assert ref[1].startswith("150 ms (2 RT, 5 EC2 req") and ref[3] == "–"
+    held = rows["failover IPv6 1 address + 3 routes, peer holds it: wall (median of 10)"]
+    assert held[1].startswith("260 ms (4 RT, 8 EC2 req") and held[3] == "met"
+    unheld = rows["failover IPv6 1 address + 3 routes, nobody holds it: wall (median of 10)"]
+    assert unheld[3] == "NOT MET"  # 3 round trips where EC2 allows 2
+    assert rows["  IPv6 (peer holds it) − IPv4, same size"][1] == "+110 ms, +2 RT, +3 EC2 req"
+    assert any(r[1].startswith("AssignIpv6Addresses 2, CreateTags 1, DescribeNetworkInterfaces 1")
+               for r in bench.request_rows(res))
