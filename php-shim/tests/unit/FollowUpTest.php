@@ -269,7 +269,8 @@ final class FollowUpTest extends ShimTestCase {
 		$this->assertSame(0, proc_close($loop));
 		$lines = self::followUpLines(self::readStubLog("{$this->tmp}/loop.log"));
 		$this->assertCount(3, $lines, 'announced again after the new failover, then ended once');
-		$this->assertGreaterThan(4, count($this->reconcileRuns()), 'three quiet runs counted from the new failover');
+		$this->assertStringContainsString('ended after 3 runs', $lines[2][2], 'three quiet runs counted from the new failover');
+		$this->assertGreaterThanOrEqual(4, count($this->reconcileRuns()));
 	}
 
 	/* ---------------- the CARP hook stays instant ---------------- */
