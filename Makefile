@@ -1,6 +1,7 @@
 # awsha — the two commands a new user runs on a fresh machine:
 #   make demo   the main job end to end against local servers (moto EC2, IMDS emulator, fake ifconfig)
-#   make test   every test: Rust unit tests, integration tests against the real servers, the PHP shim
+#   make test   every test: Rust unit tests, integration tests against the real servers, the pfSense
+#               package writer (on a fake binary), the PHP shim
 # Everything listens on 127.0.0.1 only.
 
 CARGO  ?= cargo
@@ -9,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := target/debug/awsha
 
-.PHONY: all build test unit integration shim demo bench fmt clean-venv
+.PHONY: all build test lint unit integration shim demo bench fmt clean-venv
 
 all: build
 
@@ -33,9 +34,15 @@ integration: build venv
 shim:
 	php-shim/run-tests.sh
 
-test: build venv
+# Style and lints first: they fail in seconds, before the long suites.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test: build venv lint
 	$(CARGO) test
 	AWSHA_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest tests/integration -q
+	$(PY) -m pytest tests/packaging -q
 	AWSHA_BIN=$(CURDIR)/$(BIN) AWSHA_PY=$(CURDIR)/$(PY) php-shim/run-tests.sh
 
 demo: build venv
@@ -47,7 +54,7 @@ fmt:
 clean-venv:
 	rm -rf $(VENV)
 
-# ---- pfSense release: FreeBSD 14 x86-64 binary and package tarball --------------------------------
+# ---- pfSense release: FreeBSD 14 x86-64 binary and the pfSense packages (.pkg) ------------------
 # Not part of `make test` (a clean cross-build takes 10 to 16 minutes on 2 cores). A release manager
 # runs `make release-check`. Every tool is pinned and installed on first use:
 #   - rustup target x86_64-unknown-freebsd (the Rust standard library for FreeBSD)
@@ -63,8 +70,11 @@ ZIGLANG_VERSION  := 0.17.1
 ZIG_VENV         := .venv-zig
 FREEBSD_TOOLS    := target/freebsd-tools
 PACKAGE_OUT      := target/pfsense-package
+# One package per FreeBSD major version that a current pfSense runs on (docs/install.md §2):
+# CE 2.7.2 = 14, CE 2.8.x and Plus 24.x-25.07 = 15, Plus 25.11 and later = 16.
+PACKAGE_ABIS     := 14 15 16
 
-.PHONY: freebsd freebsd-tools package release-check
+.PHONY: freebsd freebsd-tools package package-tools release-check
 
 $(ZIG_VENV)/.ziglang-$(ZIGLANG_VERSION):
 	rm -rf $(ZIG_VENV)
@@ -87,18 +97,42 @@ freebsd: freebsd-tools
 	CARGO_ZIGBUILD_ZIG_PATH="$$($(ZIG_VENV)/bin/python -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')" \
 		php-shim/build-freebsd.sh
 
-# The pfSense package tree (the FreeBSD binary at /usr/local/sbin/awsha + every pkg-plist file
-# at its path) and the port itself, with a MANIFEST (mode, sha256, size of every file), as
-# $(PACKAGE_OUT)/pfSense-pkg-awsha-<version>-freebsd-amd64.tar.gz (+ .sha256). Builds nothing:
-# run `make freebsd` first (`make release-check` does both).
+# The pfSense packages: $(PACKAGE_OUT)/pfSense-pkg-awsha-<version>-freebsd<N>-amd64.pkg for each N
+# in PACKAGE_ABIS (+ SHA256SUMS), FreeBSD's package format, written by php-shim/pfsense_pkg.py
+# (Python standard library only) from the port in php-shim/ and the FreeBSD binary, which it
+# carries as /usr/local/sbin/awsha. Builds nothing: run `make freebsd` first (`make
+# release-check` does both). Older .pkg files in $(PACKAGE_OUT) are removed.
 package:
-	php-shim/package.sh stage $(FREEBSD_BIN) $(PACKAGE_OUT)
+	$(PYTHON) php-shim/pfsense_pkg.py build --binary $(FREEBSD_BIN) --out $(PACKAGE_OUT) \
+		$(foreach n,$(PACKAGE_ABIS),--abi $(n))
 
-# What a release manager runs before publishing: build, package, then check the tarball from
-# the outside (manifest, modes, pkg-plist, the binary, versions).
-release-check: freebsd
+# The checker reads the packages with libarchive's bsdtar (Debian package libarchive-tools), runs
+# their scripts' PHP with php-cli, and the binary through file and readelf (binutils).
+package-tools:
+	@if ! command -v bsdtar >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "release-check: bsdtar missing, installing libarchive-tools"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libarchive-tools >/dev/null; \
+	  else \
+	    echo "release-check: bsdtar missing: install libarchive-tools (apt-get install libarchive-tools)" >&2; exit 1; \
+	  fi; \
+	fi
+	@for t in php file readelf; do command -v $$t >/dev/null || { \
+	  echo "release-check: $$t missing (Debian: apt-get install php-cli php-xml file binutils)" >&2; exit 1; }; done
+
+# What a release manager runs before publishing: build the binary, write the packages, write them
+# again elsewhere and compare the bytes (reproducible), then check each package from the outside.
+release-check: freebsd package-tools
 	$(MAKE) --no-print-directory package
-	php-shim/package.sh verify "$$(cat $(PACKAGE_OUT)/latest)" $(FREEBSD_BIN)
+	@rm -rf $(PACKAGE_OUT)/.rebuild
+	@$(PYTHON) php-shim/pfsense_pkg.py build --binary $(FREEBSD_BIN) --out $(PACKAGE_OUT)/.rebuild \
+		$(foreach n,$(PACKAGE_ABIS),--abi $(n)) >/dev/null
+	@for f in $(PACKAGE_OUT)/*.pkg; do \
+	  cmp -s "$$f" "$(PACKAGE_OUT)/.rebuild/$${f##*/}" || { echo "release-check: $$f: a second build gives other bytes" >&2; exit 1; }; \
+	  echo "reproducible: $${f##*/}: $$(sha256sum <"$$f" | cut -c1-64) (build 1) = $$(sha256sum <"$(PACKAGE_OUT)/.rebuild/$${f##*/}" | cut -c1-64) (build 2)"; \
+	done
+	@rm -rf $(PACKAGE_OUT)/.rebuild
+	$(PYTHON) php-shim/pfsense_pkg.py check --binary $(FREEBSD_BIN) $(PACKAGE_OUT)/*.pkg
 
 # ---- fuzzing the parsers (not part of `make test` nor CI) ---------------------------------------
 # `make fuzz` runs each target of tests/fuzz (config.xml, ifconfig -a, VHID names, CIDRs/times)

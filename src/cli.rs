@@ -79,6 +79,8 @@ pub enum Command {
     },
     /// Check config.xml's awsha settings; no network
     Validate,
+    /// The runs that changed or failed something, oldest first (newest 500)
+    History,
 }
 
 impl Command {
@@ -91,13 +93,14 @@ impl Command {
             Command::Interfaces => "interfaces",
             Command::MapIp { .. } => "map-ip",
             Command::Validate => "validate",
+            Command::History => "history",
         }
     }
 }
 
 /// The command word in raw arguments, for the JSON error object when clap itself refuses them.
 pub fn guess_command(args: &[String]) -> &'static str {
-    const NAMES: [&str; 7] = [
+    const NAMES: [&str; 8] = [
         "failover",
         "reconcile",
         "status",
@@ -105,6 +108,7 @@ pub fn guess_command(args: &[String]) -> &'static str {
         "interfaces",
         "map-ip",
         "validate",
+        "history",
     ];
     args.iter()
         .skip(1)

@@ -5,12 +5,24 @@ use std::sync::atomic::{AtomicI8, Ordering};
 
 static VERBOSITY: AtomicI8 = AtomicI8::new(0);
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Syslog severities awsha uses; also a notice's level in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Error = 3,
     Warning = 4,
     Info = 6,
     Debug = 7,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
 }
 
 /// -q → -1 (errors only), default 0 (warnings), -v → 1 (info), -vv → 2 (debug).
@@ -30,13 +42,7 @@ fn shown_on_stderr(level: Level) -> bool {
 
 pub fn log(level: Level, message: &str) {
     if shown_on_stderr(level) {
-        let tag = match level {
-            Level::Error => "error",
-            Level::Warning => "warning",
-            Level::Info => "info",
-            Level::Debug => "debug",
-        };
-        eprintln!("awsha: {tag}: {message}");
+        eprintln!("awsha: {}: {message}", level.as_str());
     }
     if level <= Level::Info {
         syslog(level, message);
@@ -74,11 +80,7 @@ fn syslog(level: Level, message: &str) {
         };
         let _ = sock.set_write_timeout(Some(std::time::Duration::from_millis(100)));
         let pri = 8 + level as u8;
-        let line: String = message
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(900)
-            .collect();
+        let line = crate::base::text::clip(message, 900);
         let _ = sock.send_to(format!("<{pri}>awsha[{}]: {line}", std::process::id()).as_bytes(), path);
     }
 }

@@ -1,6 +1,6 @@
 //! What a run needs, resolved once: command line first, then the environment, then defaults
-//! (design.md §3). config.xml's own settings (endpoint, region) are applied later, by the
-//! commands that talk to AWS.
+//! (docs/contracts.md §3). config.xml's own settings (endpoint, region) come after these; the
+//! commands that talk to AWS apply them (`core::node`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,11 +15,15 @@ pub struct Settings {
     pub deadline: Duration,
     pub grace: Duration,
     pub json: bool,
+    /// `AWS_REGION`: beats config.xml's region and IMDS.
+    pub region: Option<String>,
+    /// `AWS_ENDPOINT_URL_EC2`, else `AWS_ENDPOINT_URL`: beats config.xml's endpoint.
+    pub endpoint: Option<String>,
 }
 
 /// Reads an environment variable through a closure so tests need not touch the process
 /// environment (unsafe to set in edition 2024).
-pub fn resolve(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
+pub fn resolve(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
     let nonempty = |name: &str| env(name).filter(|v| !v.is_empty());
     let deadline = match (&cli.deadline, nonempty("AWSHA_DEADLINE")) {
         (Some(v), _) => seconds(v, "--deadline")?,
@@ -27,7 +31,7 @@ pub fn resolve(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Settin
         (None, None) => Duration::from_secs(30),
     };
     if deadline.is_zero() {
-        return Err("the deadline must be more than 0 seconds".into());
+        anyhow::bail!("the deadline must be more than 0 seconds");
     }
     let grace = match nonempty("AWSHA_GRACE") {
         Some(v) => seconds(&v, "AWSHA_GRACE")?,
@@ -46,16 +50,18 @@ pub fn resolve(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Settin
         deadline,
         grace,
         json: cli.json,
+        region: nonempty("AWS_REGION"),
+        endpoint: nonempty("AWS_ENDPOINT_URL_EC2").or_else(|| nonempty("AWS_ENDPOINT_URL")),
     })
 }
 
 /// Whole or fractional seconds, 0 to one day.
-fn seconds(text: &str, name: &str) -> Result<Duration, String> {
+fn seconds(text: &str, name: &str) -> anyhow::Result<Duration> {
     match text.trim().parse::<f64>() {
         Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!(
+        _ => Err(anyhow::anyhow!(
             "{name}: \"{}\" is not a number of seconds (0 to 86400)",
-            crate::pfsense::config::shorten(text)
+            crate::base::text::shorten(text)
         )),
     }
 }
@@ -65,7 +71,7 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn with_env(args: &[&str], vars: &[(&str, &str)]) -> Result<Settings, String> {
+    fn with_env(args: &[&str], vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
         let cli = Cli::try_parse_from(args).unwrap();
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         resolve(&cli, &|name| {
@@ -110,16 +116,19 @@ mod tests {
         assert!(
             with_env(&["awsha", "--deadline", "soon", "validate"], &[])
                 .unwrap_err()
+                .to_string()
                 .starts_with("--deadline")
         );
         assert!(
             with_env(&["awsha", "validate"], &[("AWSHA_DEADLINE", "-1")])
                 .unwrap_err()
+                .to_string()
                 .starts_with("AWSHA_DEADLINE")
         );
         assert!(
             with_env(&["awsha", "validate"], &[("AWSHA_GRACE", "NaN")])
                 .unwrap_err()
+                .to_string()
                 .starts_with("AWSHA_GRACE")
         );
         assert!(with_env(&["awsha", "--deadline", "0", "validate"], &[]).is_err());

@@ -13,6 +13,7 @@ then kills it and watches the secondary (node B) take over with the real awsha b
     4. what moved in AWS    before/after: the VIP address, each route, the EIP; the awsha:* tags
     5. status on B          `awsha status`
     6. reconcile on B       `awsha reconcile`: nothing to repair, zero mutating requests
+    7. history on B         `awsha history`: when each failover ran, what it changed, how long
 
 Run from the repository root:  AWSHA_BIN=target/debug/awsha .venv/bin/python tests/demo.py
 Exit status 0 when every step behaved as described, 1 when one did not (it says which), 130 on
@@ -201,7 +202,9 @@ def awsha(node: Node, *args: str, show: bool = True, expect_code: int = 0) -> An
     expect(r.code == expect_code, f"`awsha {shown}` on node {node.name} exited {r.code}, "
            f"expected {expect_code}", r.describe())
     if "--json" in args:
-        expect(isinstance(r.json, dict), f"`awsha {shown}` did not print one JSON object",
+        # `history --json` prints one array; every other command one object.
+        want = list if args[0] == "history" else dict
+        expect(isinstance(r.json, want), f"`awsha {shown}` did not print one JSON {want.__name__}",
                r.describe())
     return r
 
@@ -435,6 +438,22 @@ def story(servers: Servers, work: Path, binary: Path) -> None:
     expect(mutating == {}, "reconcile with nothing to repair sent mutating requests",
            json.dumps(proxy.counts()))
     expect(where(cloud, scn) == on_node(scn, "B"), "reconcile moved something")
+
+    # ---------------------------------------------------------------------------------------------
+    heading(7, "History on node B")
+    say("""
+        Every failover or reconcile that changed or failed something leaves a line in the run
+        directory's history (the status page reads it too): the three failovers above (wan@1
+        twice, once for each output). The reconcile changed nothing, so it is not there:
+    """)
+    awsha(node_b, "history")
+    r = awsha(node_b, "history", "--json", show=False)
+    runs = r.json if isinstance(r.json, list) else []
+    ran = [(e.get("command"), e["actions"][0]["vhid"]) for e in runs if e.get("actions")]
+    expect(ran == [("failover", "wan@1"), ("failover", "wan@1"), ("failover", "lan@2")],
+           "history should hold B's three failovers (wan@1 twice: text, then --json)", r.describe())
+    expect(all(isinstance(e.get("ms"), int) and e.get("started") for e in runs),
+           "each run has its start and duration", r.describe())
 
     print(f"\n{BOLD}Node B serves the VPC now: address, routes and Elastic IP followed CARP."
           f"{RESET}")

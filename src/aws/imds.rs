@@ -5,16 +5,18 @@ use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use anyhow::anyhow;
 use aws_config::imds::client::error::ImdsError;
 use tokio::time::Instant;
 
+use crate::base::ids::{check_region, is_eni_id, is_instance_id};
 use crate::base::net::{Cidr, parse_ipv4};
-use crate::pfsense::config::{is_eni_id, is_instance_id};
+use crate::base::text::shorten;
 
 /// One read of an IMDS path: `Ok(None)` is a 404 (the path does not exist for this instance).
 #[allow(async_fn_in_trait)]
 pub trait Imds {
-    async fn get(&self, path: &str) -> Result<Option<String>, String>;
+    async fn get(&self, path: &str) -> anyhow::Result<Option<String>>;
 }
 
 /// aws-config's IMDS client (token handling, retries on 5xx), with one addition: a 401 — a token
@@ -44,12 +46,12 @@ fn build_client() -> aws_config::imds::Client {
 }
 
 impl Imds for AwsImds {
-    async fn get(&self, path: &str) -> Result<Option<String>, String> {
+    async fn get(&self, path: &str) -> anyhow::Result<Option<String>> {
         for attempt in 0..2 {
             let client = self.client.lock().expect("imds client lock").clone();
             let answer = tokio::time::timeout_at(self.deadline, client.get(format!("/latest/{path}"))).await;
             match answer {
-                Err(_) => return Err(format!("IMDS {path}: no answer before the run's deadline")),
+                Err(_) => return Err(anyhow!("IMDS {path}: no answer before the run's deadline")),
                 Ok(Ok(value)) => return Ok(Some(value.as_ref().to_string())),
                 Ok(Err(ImdsError::ErrorResponse(r))) if r.response().status().as_u16() == 404 => {
                     return Ok(None);
@@ -59,10 +61,10 @@ impl Imds for AwsImds {
                         *self.client.lock().expect("imds client lock") = build_client();
                     }
                 }
-                Ok(Err(e)) => return Err(format!("IMDS {path}: {}", describe(&e))),
+                Ok(Err(e)) => return Err(anyhow!("IMDS {path}: {}", describe(&e))),
             }
         }
-        Err(format!(
+        Err(anyhow!(
             "IMDS {path}: 401 Unauthorized twice, even with a fresh IMDSv2 token"
         ))
     }
@@ -106,46 +108,43 @@ pub struct Eni {
     pub local_ipv4s: Vec<Ipv4Addr>,
 }
 
-async fn required<I: Imds>(imds: &I, path: &str) -> Result<String, String> {
+async fn required<I: Imds>(imds: &I, path: &str) -> anyhow::Result<String> {
     match imds.get(path).await? {
         Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-        _ => Err(format!("IMDS {path}: not found")),
+        _ => Err(anyhow!("IMDS {path}: not found")),
     }
 }
 
-pub async fn instance_id<I: Imds>(imds: &I) -> Result<String, String> {
+pub async fn instance_id<I: Imds>(imds: &I) -> anyhow::Result<String> {
     let id = required(imds, "meta-data/instance-id").await?;
     if is_instance_id(&id) {
         Ok(id)
     } else {
-        Err(format!(
+        Err(anyhow!(
             "IMDS meta-data/instance-id: \"{}\" is not an instance id",
-            crate::pfsense::config::shorten(&id)
+            shorten(&id)
         ))
     }
 }
 
-pub async fn region<I: Imds>(imds: &I) -> Result<String, String> {
+pub async fn region<I: Imds>(imds: &I) -> anyhow::Result<String> {
     let region = required(imds, "meta-data/placement/region").await?;
-    crate::pfsense::config::check_region(&region).map_err(|e| format!("IMDS meta-data/placement/region: {e}"))?;
+    check_region(&region).map_err(|e| anyhow!("IMDS meta-data/placement/region: {e}"))?;
     Ok(region)
 }
 
 /// The ENI id behind a MAC; `full` also reads its subnet and addresses (three more reads, done
 /// concurrently).
-pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> Result<Eni, String> {
+pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> anyhow::Result<Eni> {
     let base = format!("meta-data/network/interfaces/macs/{mac}");
     let id_path = format!("{base}/interface-id");
     let id = match imds.get(&id_path).await? {
         Some(id) if is_eni_id(id.trim()) => id.trim().to_string(),
         Some(id) => {
-            return Err(format!(
-                "IMDS {id_path}: \"{}\" is not an ENI id",
-                crate::pfsense::config::shorten(&id)
-            ));
+            return Err(anyhow!("IMDS {id_path}: \"{}\" is not an ENI id", shorten(&id)));
         }
         None => {
-            return Err(format!("MAC {mac} has no ENI in IMDS ({id_path} not found)"));
+            return Err(anyhow!("MAC {mac} has no ENI in IMDS ({id_path} not found)"));
         }
     };
     let mut eni = Eni {
@@ -164,14 +163,14 @@ pub async fn eni<I: Imds>(imds: &I, mac: &str, full: bool) -> Result<Eni, String
         let (subnet, cidr, ipv4s) = tokio::join!(imds.get(&subnet_path), imds.get(&cidr_path), imds.get(&ipv4s_path));
         eni.subnet_id = subnet?.map(|s| s.trim().to_string());
         eni.subnet_cidr = match cidr? {
-            Some(c) => Some(Cidr::parse(c.trim()).map_err(|e| format!("IMDS {base}/subnet-ipv4-cidr-block: {e}"))?),
+            Some(c) => Some(Cidr::parse(c.trim()).map_err(|e| anyhow!("IMDS {base}/subnet-ipv4-cidr-block: {e}"))?),
             None => None,
         };
         eni.local_ipv4s = ipv4s?
             .unwrap_or_default()
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| parse_ipv4(l.trim()).map_err(|e| format!("IMDS {base}/local-ipv4s: {e}")))
+            .map(|l| parse_ipv4(l.trim()).map_err(|e| anyhow!("IMDS {base}/local-ipv4s: {e}")))
             .collect::<Result<_, _>>()?;
     }
     Ok(eni)
@@ -186,7 +185,7 @@ pub(crate) mod tests {
     pub struct FakeImds(pub HashMap<String, String>);
 
     impl Imds for FakeImds {
-        async fn get(&self, path: &str) -> Result<Option<String>, String> {
+        async fn get(&self, path: &str) -> anyhow::Result<Option<String>> {
             Ok(self.0.get(path).cloned())
         }
     }
@@ -241,11 +240,13 @@ pub(crate) mod tests {
         assert!(
             run(eni(&imds, "0a:1b:2c:3d:4e:60", false))
                 .unwrap_err()
+                .to_string()
                 .contains("is not an ENI id")
         );
         assert!(
             run(eni(&imds, "0a:00:00:00:00:00", false))
                 .unwrap_err()
+                .to_string()
                 .contains("has no ENI")
         );
     }

@@ -3,4 +3,5 @@
 
 pub mod ec2;
 pub mod imds;
+pub mod sdk;
 pub mod throttle;

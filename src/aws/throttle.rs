@@ -236,7 +236,8 @@ impl Limiter {
         b.adapt(now);
     }
 
-    /// The current rate of an action, when it is being paced (for logs and tests).
+    /// The current rate of an action, when it is being paced.
+    #[cfg(test)]
     pub fn rate(&self, action: &str) -> Option<f64> {
         self.buckets.borrow().get(action).and_then(|b| b.rate)
     }
@@ -295,10 +296,7 @@ mod tests {
                 limiter.record("ReplaceRoute", Answer::Throttled);
             }
         };
-        let futures = (0..calls)
-            .map(|_| one(ec2.clone(), limiter.clone(), throttled.clone()))
-            .collect();
-        crate::util::join_all(futures).await;
+        futures_util::future::join_all((0..calls).map(|_| one(ec2.clone(), limiter.clone(), throttled.clone()))).await;
         let n = *throttled.borrow();
         (started.elapsed(), n)
     }

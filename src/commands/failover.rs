@@ -3,18 +3,22 @@
 
 use std::collections::HashMap;
 
+use anyhow::anyhow;
 use tokio::time::Instant;
 
-use crate::aws::ec2::{AwsEc2, Ec2};
-use crate::aws::imds::AwsImds;
-use crate::base::time::now_millis;
+use crate::aws::ec2::{Ec2, MAX_ATTEMPTS};
 use crate::core::apply::{self, Outcome};
+use crate::core::node;
+use crate::core::plan::{self, Plan};
 use crate::core::tags::Stamp;
-use crate::pfsense::config::{Action, PfConfig, Problem};
-use crate::pfsense::ifconfig::{CarpState, Host, HostFacts, Ifconfig};
-use crate::report::{ActionReport, Report, Status};
+use crate::edges::Edges;
+use crate::log::{self, Level};
+use crate::pfsense::ifconfig::{CarpState, HostFacts};
+use crate::pfsense::model::{PfConfig, Problem};
+use crate::pfsense::validate::{Action, validate};
+use crate::pfsense::{run_dir, vhid};
+use crate::report::{ActionReport, Details, Outcome as RunOutcome, Report, Status, Timeline};
 use crate::settings::Settings;
-use crate::{aws::throttle, core::node, core::plan, log, pfsense::config, pfsense::run_dir, pfsense::vhid};
 
 pub struct Request<'a> {
     pub vhid: &'a str,
@@ -22,18 +26,14 @@ pub struct Request<'a> {
     pub force: bool,
 }
 
-pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<String>) -> Report {
+pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutcome {
     let deadline = Instant::now() + s.deadline;
-    let cfg = match PfConfig::load(&s.config_path) {
-        Ok(c) => c,
-        Err(e) => return Report::fail("failover", format!("{e:#}")),
-    };
-    let vip = match vhid::resolve(req.vhid, &cfg) {
-        Ok(v) => v,
-        Err(e) => return Report::fail("failover", format!("{}: {e}", cfg.path.display())),
-    };
+    let timeline = Timeline::default();
+    let cfg = PfConfig::load(&s.config_path)?;
+    timeline.mark("config read");
+    let vip = vhid::resolve(req.vhid, &cfg).map_err(|e| anyhow!("{}: {e}", cfg.path.display()))?;
     let vhid = cfg.vips[vip].canonical();
-    let validated = config::validate(&cfg);
+    let validated = validate(&cfg);
     // Only this VHID's rows (and the settings it uses) can stop its failover; other rows' problems
     // are the operator's to fix but must not cost this VHID its traffic.
     let mut blocking: Vec<&Problem> = validated.settings_problems.iter().collect();
@@ -44,7 +44,7 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         } else {
             String::new()
         };
-        return Report::fail("failover", format!("{}: {first}{more}", cfg.path.display()));
+        return Err(anyhow!("{}: {first}{more}", cfg.path.display()).into());
     }
     for p in validated
         .invalid
@@ -56,84 +56,66 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     }
     let actions: Vec<&Action> = validated.actions_for(vip);
     let mut report = Report::new("failover");
+    report.timeline = Some(timeline.clone());
     if actions.is_empty() {
         report
             .text
             .push(format!("failover {vhid}: no awsha rows name this VHID; nothing to do"));
-        return report;
+        return Ok(report);
     }
 
-    let host = Ifconfig {
-        program: s.ifconfig.clone(),
-        timeout: std::time::Duration::from_secs(5),
-    };
-    let device = cfg
-        .interface(&cfg.vips[vip].interface)
-        .map(|i| i.device.clone())
-        .unwrap_or_default();
-    let read_state = || -> Result<(HostFacts, CarpState), String> {
-        let facts = host.facts().map_err(|e| format!("{e:#}"))?;
-        let state = facts.state(&device, cfg.vips[vip].vhid);
-        Ok((facts, state))
-    };
-    let (mut facts, state) = match read_state() {
-        Ok(v) => v,
-        Err(e) => return Report::fail("failover", e),
-    };
+    let (mut facts, state) = carp_state(edges, &cfg, vip).await?;
     // A stale event (CARP already moved on) must not steal the resources back.
     if state != CarpState::Master && !req.force {
-        return skipped(report, &actions, &format!("not MASTER ({state})"));
+        return Ok(skipped(report, &actions, &format!("not MASTER ({state})")));
     }
+    timeline.mark(if state == CarpState::Master {
+        "MASTER confirmed"
+    } else {
+        "not MASTER (--force)"
+    });
 
     // Uncontended (the usual case): no wait, so CARP cannot have moved in between.
-    let (lock, waited) = match run_dir::try_lock(&s.run_dir, &vhid) {
-        Ok(Some(l)) => (Ok(Some(l)), false),
-        Ok(None) => (run_dir::lock_until(&s.run_dir, &vhid, deadline).await, true),
-        Err(e) => (Err(e), false),
+    let (lock, waited) = match run_dir::try_lock(&s.run_dir, &vhid)? {
+        Some(l) => (Some(l), false),
+        None => (run_dir::lock_until(&s.run_dir, &vhid, deadline).await?, true),
     };
-    let _lock = match lock {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            for a in &actions {
-                let (resource, target) = plan::describe(a, None);
-                report.actions.push(
-                    ActionReport::new(&vhid, a.kind.name(), &resource, target, Status::Planned)
-                        .failed("timed out waiting for the lock"),
-                );
-            }
-            report.vhid_notice(
-                "error",
-                "lock",
-                &vhid,
-                None,
-                format!("failover {vhid}: timed out waiting for another failover of {vhid}"),
+    let Some(_lock) = lock else {
+        for a in &actions {
+            let (resource, target) = plan::describe(a, None);
+            report.actions.push(
+                ActionReport::new(&vhid, a.kind.name(), &resource, target, Status::Planned)
+                    .failed("timed out waiting for the lock"),
             );
-            return report;
         }
-        Err(e) => return Report::fail("failover", e),
+        report.vhid_notice(
+            Level::Error,
+            "lock",
+            &vhid,
+            None,
+            format!("failover {vhid}: timed out waiting for another failover of {vhid}"),
+        );
+        return Ok(report);
     };
     if waited && !req.force {
         // CARP may have moved while this process waited for the lock.
-        match read_state() {
-            Ok((f, CarpState::Master)) => facts = f,
-            Ok((_, now)) => {
-                return skipped(
+        match carp_state(edges, &cfg, vip).await? {
+            (f, CarpState::Master) => facts = f,
+            (_, now) => {
+                return Ok(skipped(
                     report,
                     &actions,
                     &format!("not MASTER ({now}) after waiting for the lock"),
-                );
+                ));
             }
-            Err(e) => return Report::fail("failover", e),
         }
     }
 
-    let interfaces = interfaces_of(&actions);
-    let imds = AwsImds::new(deadline);
-    let region = node::configured_region(&cfg, env);
-    let me = match node::discover(&imds, &cfg, &facts, &interfaces, false, region).await {
-        Ok(n) => n,
-        Err(e) => return e.report("failover"),
-    };
+    timeline.mark("lock held");
+    let interfaces = node::interfaces_of(&actions);
+    let imds = edges.imds(deadline);
+    let me = node::discover(&imds, &cfg, &facts, &interfaces, false, node::region(s, &cfg)).await?;
+    timeline.mark("IMDS done");
     report.instance = Some(me.instance.clone());
     for (key, eni) in &me.enis {
         log::debug(&format!(
@@ -147,11 +129,12 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         report
             .text
             .push(format!("failover {vhid} on {} (dry run: no request sent)", me.instance));
-        for (i, (when, calls)) in plan.groups().iter().enumerate() {
-            report.text.push(format!("  step {} ({when}):", i + 1));
-            report.text.extend(calls.iter().map(|c| format!("    {c}")));
+        let groups = plan.groups();
+        for (i, g) in groups.iter().enumerate() {
+            report.text.push(format!("  step {} ({}):", i + 1, g.when));
+            report.text.extend(g.calls.iter().map(|c| format!("    {c}")));
         }
-        report.extra.insert("plan".into(), plan.groups_json());
+        report.details = Details::Plan(groups);
         let outcomes = vec![None; actions.len()];
         fill_actions(
             &mut report,
@@ -162,12 +145,20 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
             &outcomes,
             Status::Planned,
         );
-        return report;
+        return Ok(report);
     }
 
-    let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
+    let ec2 = edges
+        .ec2(
+            &me.region,
+            node::endpoint(s, &cfg).as_deref(),
+            deadline,
+            MAX_ATTEMPTS,
+            &timeline,
+        )
+        .await;
     let prio = node::priority(&cfg, &facts, vip, &me.instance);
-    let stamp_base = Stamp {
+    let mut stamp = Stamp {
         modified: 0,
         advbase: prio.advbase,
         advskew: prio.advskew,
@@ -176,18 +167,17 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
     };
     report.text.push(format!(
         "failover {vhid} on {} ({state}, advbase {} advskew {})",
-        me.instance, stamp_base.advbase, stamp_base.advskew
+        me.instance, stamp.advbase, stamp.advskew
     ));
-    // Recorded before acting, so every tag this run writes is at or after it (§6.1).
-    if let Err(e) = run_dir::write_takeover(&s.run_dir, &vhid, now_millis()) {
-        log::warn(&e);
-        report.vhid_notice("warning", "takeover", &vhid, None, e);
+    // Recorded before acting, so every tag this run writes is at or after it (contracts §7).
+    if let Err(e) = run_dir::write_takeover(&s.run_dir, &vhid, edges.now_millis()) {
+        report.vhid_notice(Level::Warning, "takeover", &vhid, None, format!("{e:#}"));
     }
     let started = Instant::now();
     // The moves stop a little before the deadline so that what did move still gets tagged: an
     // untagged change looks to the other node's reconcile like a change by nobody.
-    let moves_until = tag_reserve(started, deadline);
-    warn_if_over_budget(
+    let moves_until = apply::tag_reserve(started, deadline);
+    apply::warn_if_over_budget(
         &mut report,
         &vhid,
         &plan,
@@ -203,33 +193,24 @@ pub async fn run(s: &Settings, req: Request<'_>, env: &dyn Fn(&str) -> Option<St
         &outcomes,
         Status::Changed,
     );
-    tag_changed(&ec2, &mut report, &plan, &outcomes, stamp_base).await;
+    stamp.modified = edges.now_millis();
+    apply::tag_changed(&ec2, &mut report, &plan, &outcomes, &stamp).await;
     let changed = report.actions.iter().filter(|a| a.status == Status::Changed).count();
     log::info(&format!(
         "failover {vhid}: {changed} of {} actions changed in {} ms",
         report.actions.len(),
         started.elapsed().as_millis()
     ));
-    report
+    Ok(report)
 }
 
-/// When the moves must stop so CreateTags still fits before `deadline`: a quarter of what is left,
-/// at most 2 s (two round trips to a slow endpoint).
-pub fn tag_reserve(now: Instant, deadline: Instant) -> Instant {
-    let left = deadline.saturating_duration_since(now);
-    deadline - (left / 4).min(std::time::Duration::from_secs(2))
-}
-
-/// The interface keys the actions need ENIs for, in first-use order.
-pub fn interfaces_of(actions: &[&Action]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for a in actions {
-        let i = a.kind.interface().to_string();
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    out
+/// ifconfig's view now, and the VIP's CARP state in it.
+async fn carp_state<E: Edges>(edges: &E, cfg: &PfConfig, vip: usize) -> anyhow::Result<(HostFacts, CarpState)> {
+    let v = &cfg.vips[vip];
+    let device = cfg.interface(&v.interface).map(|i| i.device.as_str()).unwrap_or("");
+    let facts = edges.host_facts().await?;
+    let state = facts.state(device, v.vhid);
+    Ok((facts, state))
 }
 
 fn skipped(mut report: Report, actions: &[&Action], reason: &str) -> Report {
@@ -249,11 +230,11 @@ fn skipped(mut report: Report, actions: &[&Action], reason: &str) -> Report {
 
 /// One report line per action: `done` for a successful call, `failed` with the error, or
 /// `failed` for an action whose interface has no ENI.
-pub fn fill_actions(
+fn fill_actions(
     report: &mut Report,
     vhid: &str,
     actions: &[&Action],
-    plan: &plan::Plan,
+    plan: &Plan,
     enis: &HashMap<String, Result<String, String>>,
     outcomes: &[Option<Outcome>],
     done: Status,
@@ -280,73 +261,151 @@ pub fn fill_actions(
     }
 }
 
-/// One CreateTags for every resource an action changed; a failure there is a failed API call
-/// (exit 1) but leaves the actions' own statuses as they are.
-pub async fn tag_changed<E: Ec2>(
-    ec2: &E,
-    report: &mut Report,
-    plan: &plan::Plan,
-    outcomes: &[Option<Outcome>],
-    mut stamp: Stamp,
-) {
-    let ok = |i: usize| outcomes[i].as_ref().is_some_and(|o| o.result.is_ok());
-    let mut resources: Vec<String> = Vec::new();
-    let mut add = |r: &String| {
-        if !resources.contains(r) {
-            resources.push(r.clone());
-        }
-    };
-    for s in &plan.assigns {
-        if s.actions.iter().any(|i| ok(*i)) {
-            add(&s.eni);
-        }
-    }
-    plan.routes.iter().filter(|r| ok(r.action)).for_each(|r| add(&r.table));
-    plan.eips
-        .iter()
-        .filter(|e| ok(e.action))
-        .for_each(|e| add(&e.allocation));
-    if resources.is_empty() {
-        return;
-    }
-    stamp.modified = now_millis();
-    let refused = apply::tag_all(ec2, &resources, &stamp.to_tags()).await;
-    if refused.is_empty() {
-        return;
-    }
-    let detail: Vec<String> = refused.iter().map(|(r, e)| format!("{r}: {e}")).collect();
-    let msg = format!(
-        "{} {}: tagging failed for {} of {} changed resources, which stay untagged (the other member's reconcile cannot tell who moved them): {}",
-        report.command,
-        stamp.vhid,
-        refused.len(),
-        resources.len(),
-        detail.join("; ")
-    );
-    log::error(&msg);
-    report.vhid_notice("error", "tagging", &stamp.vhid, None, msg);
-    report.call_failed = true;
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::time::format_rfc3339_millis;
+    use crate::pfsense::model::tests::SAMPLE;
+    use crate::testing::*;
 
-/// Says before the moves start when they cannot all fit in `window` at EC2's documented default
-/// rates (issue 11: not only by timing out): a warning notice `budget:<vhid>` and a log line.
-pub fn warn_if_over_budget(report: &mut Report, vhid: &str, plan: &plan::Plan, window: std::time::Duration) {
-    let Some((action, calls, need)) = plan
-        .calls_per_action()
-        .into_iter()
-        .map(|(action, calls)| (action, calls, throttle::estimate(action, calls)))
-        .max_by_key(|(_, _, need)| *need)
-        .filter(|(_, _, need)| *need > window)
-    else {
-        return;
-    };
-    let (burst, refill) = throttle::default_bucket(action);
-    let msg = format!(
-        "{} {vhid}: {calls} {action} calls need about {} s at EC2's default rate (a burst of {burst}, then {refill} a second, shared with everything else in the account), but this run has {} s before its deadline: what does not fit is left to the next reconcile; raise --deadline (AWSHA_DEADLINE) for this many resources",
-        report.command,
-        need.as_secs(),
-        window.as_secs()
-    );
-    log::warn(&msg);
-    report.vhid_notice("warning", "budget", vhid, None, msg);
+    fn request(dry_run: bool) -> Request<'static> {
+        Request {
+            vhid: "1@ena0",
+            dry_run,
+            force: false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_event_changes_nothing() {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host(CarpState::Backup, 0), T0);
+        let s = settings(&temp_dir("failover-stale"), SAMPLE);
+        let r = run(&edges, &s, request(false)).await.unwrap();
+        assert!(r.actions.iter().all(|a| a.status == Status::Skipped), "{:?}", r.actions);
+        assert_eq!(r.exit_code(), 0);
+        assert!(ec2.names().is_empty(), "not even IMDS-derived calls: {:?}", ec2.names());
+        assert!(!run_dir::takeover_path(&s.run_dir, "wan@1").exists());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn master_moves_everything_then_tags_it_with_its_priority() {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host(CarpState::Master, 0), T0);
+        let s = settings(&temp_dir("failover-master"), SAMPLE);
+        let r = run(&edges, &s, request(false)).await.unwrap();
+        assert_eq!(r.exit_code(), 0, "{}", r.to_text());
+        assert_eq!(r.instance.as_deref(), Some(A));
+        assert!(r.actions.iter().all(|a| a.status == Status::Changed));
+        assert_eq!(
+            wan1_where(&ec2),
+            (vec![A_WAN.to_string()], A_LAN.to_string(), Some(A_WAN.to_string()))
+        );
+        // Tags come last, once, on the three resources, with the running priority.
+        assert_eq!(ec2.names().last().unwrap(), "tags");
+        let w = ec2.world.borrow();
+        for resource in [A_WAN, TABLE, ALLOCATION] {
+            assert_eq!(w.tags[resource], stamp_tags(A, 0, "wan@1", T0), "{resource}");
+        }
+        assert_eq!(run_dir::read_takeover(&s.run_dir, "wan@1"), Some(T0));
+        assert_eq!(format_rfc3339_millis(T0), "2026-11-26T10:00:00.000Z");
+        // The timeline: the steps in order, then every request sent and answered.
+        let events: Vec<String> = r
+            .timeline
+            .as_ref()
+            .unwrap()
+            .events()
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(
+            events[..4],
+            ["config read", "MASTER confirmed", "lock held", "IMDS done"]
+        );
+        assert_eq!(events.iter().filter(|e| e.ends_with(" sent")).count(), 4, "{events:?}");
+        assert_eq!(events.last().unwrap(), "tags answered");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dry_run_sends_nothing_and_shows_the_calls() {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host(CarpState::Master, 0), T0);
+        let s = settings(&temp_dir("failover-dry"), SAMPLE);
+        let r = run(&edges, &s, request(true)).await.unwrap();
+        assert!(ec2.names().is_empty());
+        assert!(r.actions.iter().all(|a| a.status == Status::Planned));
+        let Details::Plan(groups) = &r.details else {
+            panic!("no plan: {:?}", r.details)
+        };
+        assert!(groups[0].calls[0].starts_with("AssignPrivateIpAddresses NetworkInterfaceId=eni-0aaaaaaaaaaaaaaa1"));
+        assert!(!run_dir::takeover_path(&s.run_dir, "wan@1").exists());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_waiting_for_the_lock_carp_is_read_again() {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host(CarpState::Master, 0), T0);
+        // Another failover holds wan@1; meanwhile CARP moves on to BACKUP.
+        edges.then(a_host(CarpState::Backup, 0));
+        let s = settings(&temp_dir("failover-lock"), SAMPLE);
+        let held = run_dir::try_lock(&s.run_dir, "wan@1").unwrap().unwrap();
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            drop(held);
+        };
+        let (r, ()) = tokio::join!(run(&edges, &s, request(false)), release);
+        let r = r.unwrap();
+        assert!(r.actions.iter().all(|a| a.status == Status::Skipped));
+        assert!(
+            r.actions[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("after waiting for the lock"),
+            "{:?}",
+            r.actions[0]
+        );
+        assert!(ec2.names().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_held_past_the_deadline_fails_every_action() {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host(CarpState::Master, 0), T0);
+        let s = settings(&temp_dir("failover-lock-timeout"), SAMPLE);
+        let _held = run_dir::try_lock(&s.run_dir, "wan@1").unwrap().unwrap();
+        let r = run(&edges, &s, request(false)).await.unwrap();
+        assert_eq!(r.exit_code(), 1);
+        assert!(
+            r.actions
+                .iter()
+                .all(|a| a.error.as_deref() == Some("timed out waiting for the lock"))
+        );
+        assert_eq!(r.notices[0].key, "lock:wan@1");
+        assert!(ec2.names().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_this_vhids_invalid_rows_stop_it() {
+        let broken = SAMPLE.replace("<ipaddr>10.0.2.10</ipaddr>", "<ipaddr>10.0.2.300</ipaddr>");
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host(CarpState::Master, 0), T0);
+        let s = settings(&temp_dir("failover-invalid"), &broken);
+        // lan@2's own row is broken: exit 2, nothing sent.
+        let lan = run(
+            &edges,
+            &s,
+            Request {
+                vhid: "lan@2",
+                ..request(false)
+            },
+        )
+        .await;
+        let err = format!("{:#}", lan.unwrap_err().error);
+        assert!(err.contains("awshaips row 2 ipaddr"), "{err}");
+        assert!(ec2.names().is_empty());
+        // wan@1 does not use that row: it fails over.
+        let wan = run(&edges, &s, request(false)).await.unwrap();
+        assert_eq!(wan.exit_code(), 0, "{}", wan.to_text());
+    }
 }

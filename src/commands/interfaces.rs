@@ -1,42 +1,28 @@
 //! `awsha interfaces` (the GUI's interface and address choices) and `awsha map-ip` (moving a
 //! synced address into this node's subnet).
 
-use serde_json::json;
+use anyhow::anyhow;
 use tokio::time::Instant;
 
-use crate::aws::imds::AwsImds;
 use crate::base::net::{Cidr, parse_ipv4};
+use crate::base::text::shorten;
 use crate::core::node;
-use crate::pfsense::config::PfConfig;
-use crate::pfsense::ifconfig::{Host, Ifconfig};
-use crate::report::Report;
+use crate::edges::Edges;
+use crate::pfsense::model::PfConfig;
+use crate::report::{Details, EniInterface, Failure, Outcome, Report};
 use crate::settings::Settings;
 
-pub async fn interfaces(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
+pub async fn interfaces<E: Edges>(edges: &E, s: &Settings) -> Outcome {
     let deadline = Instant::now() + s.deadline;
-    let cfg = match PfConfig::load(&s.config_path) {
-        Ok(c) => c,
-        Err(e) => return Report::fail("interfaces", format!("{e:#}")),
-    };
-    let facts = match (Ifconfig {
-        program: s.ifconfig.clone(),
-        timeout: std::time::Duration::from_secs(5),
-    })
-    .facts()
-    {
-        Ok(f) => f,
-        Err(e) => return Report::fail("interfaces", format!("{e:#}")),
-    };
+    let cfg = PfConfig::load(&s.config_path)?;
+    let facts = edges.host_facts().await?;
     let keys: Vec<String> = cfg.interfaces.iter().map(|i| i.key.clone()).collect();
-    let imds = AwsImds::new(deadline);
-    let me = match node::discover(&imds, &cfg, &facts, &keys, true, node::configured_region(&cfg, env)).await {
-        Ok(n) => n,
-        Err(e) => return e.report("interfaces"),
-    };
+    let imds = edges.imds(deadline);
+    let me = node::discover(&imds, &cfg, &facts, &keys, true, node::region(s, &cfg)).await?;
     let mut report = Report::new("interfaces");
     report.instance = Some(me.instance.clone());
-    let mut list = Vec::new();
-    let mut others = Vec::new();
+    let mut enis = Vec::new();
+    let mut not_eni = Vec::new();
     for iface in &cfg.interfaces {
         match me.enis.get(&iface.key) {
             Some(Ok(eni)) => {
@@ -49,94 +35,64 @@ pub async fn interfaces(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> R
                     eni.subnet_cidr.map(|c| c.to_string()).unwrap_or_default(),
                     ipv4s.join(" ")
                 ));
-                list.push(json!({
-                    "interface": iface.key, "device": iface.device, "descr": iface.descr,
-                    "eni": eni.id, "mac": eni.mac, "subnet_id": eni.subnet_id,
-                    "subnet_cidr": eni.subnet_cidr.map(|c| c.to_string()), "ipv4s": ipv4s,
-                }));
+                enis.push(EniInterface {
+                    interface: iface.key.clone(),
+                    device: iface.device.clone(),
+                    descr: iface.descr.clone(),
+                    eni: eni.id.clone(),
+                    mac: eni.mac.clone(),
+                    subnet_id: eni.subnet_id.clone(),
+                    subnet_cidr: eni.subnet_cidr.map(|c| c.to_string()),
+                    ipv4s,
+                });
             }
-            Some(Err(why)) => others.push(json!({"interface": iface.key, "device": iface.device, "reason": why})),
+            Some(Err(why)) => not_eni.push((iface.key.clone(), iface.device.clone(), why.clone())),
             None => {}
         }
     }
-    report.extra.insert("interfaces".into(), json!(list));
-    report.extra.insert("not_eni".into(), json!(others));
-    report
+    report.details = Details::Interfaces { enis, not_eni };
+    Ok(report)
 }
 
-pub async fn map_ip(
-    s: &Settings,
-    interface: &str,
-    from_subnet: &str,
-    ip: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Report {
-    let fail = |e: String| Report::fail("map-ip", e);
-    let from = match Cidr::parse(from_subnet) {
-        Ok(c) => c,
-        Err(e) => return fail(format!("--from-subnet: {e}")),
-    };
-    let addr = match parse_ipv4(ip) {
-        Ok(a) => a,
-        Err(e) => return fail(format!("IP: {e}")),
-    };
+pub async fn map_ip<E: Edges>(edges: &E, s: &Settings, interface: &str, from_subnet: &str, ip: &str) -> Outcome {
+    let from = Cidr::parse(from_subnet).map_err(|e| anyhow!("--from-subnet: {e}"))?;
+    let addr = parse_ipv4(ip).map_err(|e| anyhow!("IP: {e}"))?;
     if !from.contains(addr) {
-        return fail(format!("{addr} is not inside --from-subnet {from}"));
+        return Err(anyhow!("{addr} is not inside --from-subnet {from}").into());
     }
-    let cfg = match PfConfig::load(&s.config_path) {
-        Ok(c) => c,
-        Err(e) => return fail(format!("{e:#}")),
-    };
+    let cfg = PfConfig::load(&s.config_path)?;
     let key = interface.to_ascii_lowercase();
     if cfg.interface(&key).is_none() {
-        return fail(format!(
+        return Err(anyhow!(
             "--interface: \"{}\" is not an interface in {}",
-            crate::pfsense::config::shorten(interface),
+            shorten(interface),
             cfg.path.display()
-        ));
+        )
+        .into());
     }
-    let facts = match (Ifconfig {
-        program: s.ifconfig.clone(),
-        timeout: std::time::Duration::from_secs(5),
-    })
-    .facts()
-    {
-        Ok(f) => f,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    let imds = AwsImds::new(Instant::now() + s.deadline);
-    let me = match node::discover(
+    let facts = edges.host_facts().await?;
+    let imds = edges.imds(Instant::now() + s.deadline);
+    let me = node::discover(
         &imds,
         &cfg,
         &facts,
         std::slice::from_ref(&key),
         true,
-        node::configured_region(&cfg, env),
+        node::region(s, &cfg),
     )
-    .await
-    {
-        Ok(n) => n,
-        Err(e) => return fail(e.message),
+    .await?;
+    let fail = |e: String| Failure::on(&me.instance, anyhow!(e));
+    let eni = me.eni(&key).map_err(fail)?;
+    let local = eni
+        .subnet_cidr
+        .ok_or_else(|| fail(format!("interface {key}: IMDS gives no subnet CIDR for {}", eni.id)))?;
+    let mapped = from.map_into(addr, &local).map_err(fail)?;
+    let mut r = Report::new("map-ip");
+    r.instance = Some(me.instance.clone());
+    r.text.push(mapped.to_string());
+    r.details = Details::MappedIp {
+        ip: mapped.to_string(),
+        subnet: local.to_string(),
     };
-    let local = match me.enis.get(&key) {
-        Some(Ok(eni)) => match eni.subnet_cidr {
-            Some(c) => c,
-            None => {
-                return fail(format!("interface {key}: IMDS gives no subnet CIDR for {}", eni.id));
-            }
-        },
-        Some(Err(e)) => return fail(e.clone()),
-        None => return fail(format!("interface {key} was not looked up")),
-    };
-    match from.map_into(addr, &local) {
-        Ok(mapped) => {
-            let mut r = Report::new("map-ip");
-            r.instance = Some(me.instance);
-            r.text.push(mapped.to_string());
-            r.extra.insert("ip".into(), json!(mapped.to_string()));
-            r.extra.insert("subnet".into(), json!(local.to_string()));
-            r
-        }
-        Err(e) => fail(e),
-    }
+    Ok(r)
 }

@@ -1,417 +1,32 @@
 //! `awsha reconcile`: every 60 s, check that the resources of each VHID this node is MASTER of
-//! still point here, and repair drift by the rules of design.md §6.1 — reclaim from a
+//! still point here, and repair drift by the rules of docs/contracts.md §7 — reclaim from a
 //! lower-priority member, never fight a higher-priority one, leave fresh changes alone.
 //!
-//! Observation is a fixed handful of calls whatever the number of rows: DescribeRouteTables,
-//! DescribeTags and DescribeAddresses at once, IMDS for this node's addresses, and
-//! DescribeNetworkInterfaces only when an address has drifted.
+//! Observation (`core::observe`) is a fixed handful of calls whatever the number of rows; the
+//! verdict per action is `core::judge`'s; this file orders them and repairs under the VHID lock.
 
-use std::collections::{BTreeSet, HashMap};
-use std::net::Ipv4Addr;
-
-use serde_json::json;
+use anyhow::anyhow;
+use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use crate::aws::ec2::{Address, AwsEc2, Ec2, NetworkInterface, RouteTable, TagMap};
-use crate::aws::imds::{AwsImds, Eni};
-use crate::base::time::{Millis, format_rfc3339_millis, now_millis};
+use crate::aws::ec2::{Ec2, MAX_ATTEMPTS};
+use crate::base::time::{Millis, format_rfc3339_millis};
+use crate::core::judge::{Verdict, judge};
+use crate::core::node::{self, Node};
+use crate::core::observe::{Observation, compare, named_vhids, observe, pair_resources};
 use crate::core::tags::{Priority, Stamp};
-use crate::pfsense::config::{Action, ActionKind, PfConfig, Validated};
-use crate::pfsense::ifconfig::{CarpState, Host, HostFacts, Ifconfig};
-use crate::report::{ActionReport, Report, SplitBrain, Status};
+use crate::core::{apply, plan};
+use crate::edges::Edges;
+use crate::log::Level;
+use crate::pfsense::ifconfig::{CarpState, HostFacts};
+use crate::pfsense::model::PfConfig;
+use crate::pfsense::run_dir;
+use crate::pfsense::validate::{Action, Validated, validate};
+use crate::report::{ActionReport, Observed, Outcome, Report, SplitBrain, Status, Timeline, VhidState};
 use crate::settings::Settings;
-use crate::{commands::failover, core::apply, core::node, core::plan, log, pfsense::config, pfsense::run_dir};
 
-/// What §6.1 decides for one action.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    InSync,
-    /// Changed less than the grace time ago: the other member may be mid-failover, and EC2 is
-    /// eventually consistent. Look again next run.
-    Recent,
-    /// Drift by nobody, by this node, or older than this node's takeover: just fix it.
-    Repair,
-    /// Split brain with a lower-priority member: take it back.
-    Reclaim,
-    /// Split brain with a higher-priority member: leave it.
-    Defer,
-}
-
-/// The rules of design.md §6.1 for one resource. `writer`: the resource's last awsha writer;
-/// `takeover`: when this node took the VHID over (T).
-pub fn judge(
-    drifted: bool,
-    writer: Option<&Stamp>,
-    me: &Priority,
-    takeover: Option<Millis>,
-    now: Millis,
-    grace_ms: Millis,
-) -> Verdict {
-    if !drifted {
-        return Verdict::InSync;
-    }
-    let Some(w) = writer else { return Verdict::Repair };
-    if now - w.modified < grace_ms {
-        return Verdict::Recent;
-    }
-    if w.instance == me.instance {
-        return Verdict::Repair;
-    }
-    if let Some(t) = takeover
-        && w.modified < t
-    {
-        return Verdict::Repair;
-    }
-    if me.is_preferred_over(&w.priority()) {
-        Verdict::Reclaim
-    } else {
-        Verdict::Defer
-    }
-}
-
-/// The AWS side of every action, read once.
-pub struct Observation {
-    /// Err: DescribeRouteTables failed.
-    pub tables: Result<HashMap<String, RouteTable>, String>,
-    pub tags: Result<TagMap, String>,
-    /// Ok(None): DescribeAddresses is not permitted; judged by tags alone.
-    pub addresses: Result<Option<HashMap<String, Address>>, String>,
-    /// Who holds each drifted address (with that ENI's tags).
-    pub holders: Result<HashMap<Ipv4Addr, NetworkInterface>, String>,
-    /// DescribeNetworkInterfaces was not permitted: holders were inferred from awsha tags.
-    pub holders_by_tags: bool,
-    /// The instances of this pair (design.md §10.1): this node and every instance named by the
-    /// awsha tags of the route tables and Elastic IPs this node's config.xml lists. Another pfSense
-    /// pair in the account uses the same VHID names, so only these may be a last writer found by
-    /// the account-wide tag search.
-    pub members: BTreeSet<String>,
-}
-
-/// Every route table and Elastic IP allocation of `actions` (the whole config's valid rows): their
-/// tags name the members of this pair.
-pub fn pair_resources(actions: &[Action]) -> Vec<String> {
-    let mut out: BTreeSet<String> = BTreeSet::new();
-    for a in actions {
-        match &a.kind {
-            ActionKind::Route { table, .. } => out.insert(table.clone()),
-            ActionKind::Eip { allocation, .. } => out.insert(allocation.clone()),
-            ActionKind::Ip { .. } => false,
-        };
-    }
-    out.into_iter().collect()
-}
-
-/// One action compared with AWS.
-#[derive(Clone, Debug)]
-pub struct Compared {
-    /// Ok(true) in sync; Err: could not be observed.
-    pub in_sync: Result<bool, String>,
-    /// What AWS points at now, as text.
-    pub actual: String,
-    /// The resource whose tags name the last writer, and those tags.
-    pub writer: Option<Stamp>,
-}
-
-/// `me`: this node's instance id (to tell its own tags from the other member's); `pair`: the
-/// resources whose tags name this pair's members (`pair_resources`), read in the same DescribeTags.
-pub async fn observe<E: Ec2>(
-    ec2: &E,
-    actions: &[&Action],
-    pair: &[String],
-    enis: &HashMap<String, Result<Eni, String>>,
-    me: &str,
-) -> Observation {
-    let mut tables: BTreeSet<String> = BTreeSet::new();
-    let mut allocations: BTreeSet<String> = BTreeSet::new();
-    let mut tagged: BTreeSet<String> = pair.iter().cloned().collect();
-    for a in actions {
-        match &a.kind {
-            ActionKind::Route { table, .. } => {
-                tables.insert(table.clone());
-                tagged.insert(table.clone());
-            }
-            ActionKind::Eip { allocation, .. } => {
-                allocations.insert(allocation.clone());
-                tagged.insert(allocation.clone());
-            }
-            ActionKind::Ip { interface, .. } => {
-                if let Some(Ok(eni)) = enis.get(interface) {
-                    tagged.insert(eni.id.clone());
-                }
-            }
-        }
-    }
-    let vec = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
-    let (tables_v, allocations_v, tagged_v) = (vec(&tables), vec(&allocations), vec(&tagged));
-    let tables_call = async {
-        if tables_v.is_empty() {
-            return Ok(HashMap::new());
-        }
-        ec2.describe_route_tables(&tables_v)
-            .await
-            .map(|ts| ts.into_iter().map(|t| (t.id.clone(), t)).collect())
-            .map_err(|e| format!("DescribeRouteTables: {e}"))
-    };
-    let tags_call = async {
-        if tagged_v.is_empty() {
-            return Ok(TagMap::new());
-        }
-        ec2.describe_tags(&tagged_v)
-            .await
-            .map_err(|e| format!("DescribeTags: {e}"))
-    };
-    let addresses_call = async {
-        if allocations_v.is_empty() {
-            return Ok(Some(HashMap::new()));
-        }
-        match ec2.describe_addresses(&allocations_v).await {
-            Ok(list) => Ok(Some(list.into_iter().map(|a| (a.allocation.clone(), a)).collect())),
-            Err(e) if e.is_unauthorized() => Ok(None),
-            Err(e) => Err(format!("DescribeAddresses: {e}")),
-        }
-    };
-    let (tables, tags, addresses) = tokio::join!(tables_call, tags_call, addresses_call);
-    let mut members: BTreeSet<String> = BTreeSet::from([me.to_string()]);
-    if let Ok(t) = &tags {
-        members.extend(
-            pair.iter()
-                .filter_map(|r| t.get(r)?.get(crate::core::tags::INSTANCE).cloned()),
-        );
-    }
-
-    // Only a drifted address needs its holder found: one more call, and only then.
-    let drifted: Vec<(Ipv4Addr, &str)> = actions
-        .iter()
-        .filter_map(|a| match &a.kind {
-            ActionKind::Ip { interface, addr } => match enis.get(interface) {
-                Some(Ok(eni)) if !eni.local_ipv4s.contains(addr) => Some((*addr, a.vhid.as_str())),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
-    let mut holders_by_tags = false;
-    let holders = if drifted.is_empty() {
-        Ok(HashMap::new())
-    } else {
-        let ips: Vec<Ipv4Addr> = drifted.iter().map(|(ip, _)| *ip).collect();
-        let mut subnets: Vec<String> = enis
-            .values()
-            .filter_map(|e| e.as_ref().ok()?.subnet_id.clone())
-            .collect();
-        subnets.sort();
-        subnets.dedup();
-        match ec2.describe_interfaces_with_ips(&ips, &subnets).await {
-            Ok(nis) => {
-                let mut map = HashMap::new();
-                for ni in nis {
-                    for ip in &ni.private_ips {
-                        if ips.contains(ip) {
-                            map.insert(*ip, ni.clone());
-                        }
-                    }
-                }
-                Ok(map)
-            }
-            Err(e) if e.is_unauthorized() => {
-                holders_by_tags = true;
-                match &tags {
-                    Ok(_) => holders_from_tags(ec2, &drifted, &members, me).await,
-                    // Without the pair's tags nobody can be told apart from another pair.
-                    Err(e) => Err(format!("the holder cannot be found: {e}")),
-                }
-            }
-            Err(e) => Err(format!("DescribeNetworkInterfaces: {e}")),
-        }
-    };
-    Observation {
-        tables,
-        tags,
-        addresses,
-        holders,
-        holders_by_tags,
-        members,
-    }
-}
-
-/// Without DescribeNetworkInterfaces (design.md §6.1 step 1): the holder of a drifted address is
-/// taken to be the newest awsha-tagged ENI of another member of this pair with the same
-/// `awsha:vhid`. ENIs of instances outside the pair are ignored (§10.1): the holder is then
-/// unknown, and the drift is repaired without a split-brain entry.
-async fn holders_from_tags<E: Ec2>(
-    ec2: &E,
-    drifted: &[(Ipv4Addr, &str)],
-    members: &BTreeSet<String>,
-    me: &str,
-) -> Result<HashMap<Ipv4Addr, NetworkInterface>, String> {
-    let mut vhids: Vec<String> = drifted.iter().map(|(_, v)| v.to_string()).collect();
-    vhids.sort();
-    vhids.dedup();
-    let tagged = ec2
-        .describe_tagged_enis(&vhids)
-        .await
-        .map_err(|e| format!("DescribeTags (awsha-tagged ENIs): {e}"))?;
-    let mut out = HashMap::new();
-    for (ip, vhid) in drifted {
-        let newest = tagged
-            .iter()
-            .filter_map(|(eni, tags)| Some((eni, tags, Stamp::from_tags(tags)?)))
-            .filter(|(_, _, st)| st.vhid == *vhid && st.instance != me && members.contains(&st.instance))
-            .max_by_key(|(_, _, st)| st.modified);
-        if let Some((eni, tags, st)) = newest {
-            out.insert(
-                *ip,
-                NetworkInterface {
-                    id: eni.clone(),
-                    instance: Some(st.instance),
-                    private_ips: vec![*ip],
-                    tags: tags.clone(),
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// Compares one action with what was observed. `eni`: this node's ENI for the action; `me`: this
-/// node's instance id.
-pub fn compare(a: &Action, eni: &Eni, obs: &Observation, me: &str) -> Compared {
-    let tags_of = |resource: &str| -> Result<Option<Stamp>, String> {
-        obs.tags
-            .as_ref()
-            .map(|t| t.get(resource).and_then(Stamp::from_tags))
-            .map_err(Clone::clone)
-    };
-    let unobserved = |e: &String| Compared {
-        in_sync: Err(e.clone()),
-        actual: "unknown".into(),
-        writer: None,
-    };
-    match &a.kind {
-        ActionKind::Ip { addr, .. } => {
-            if eni.local_ipv4s.contains(addr) {
-                return Compared {
-                    in_sync: Ok(true),
-                    actual: eni.id.clone(),
-                    writer: tags_of(&eni.id).ok().flatten(),
-                };
-            }
-            match &obs.holders {
-                Err(e) => unobserved(e),
-                Ok(h) => match h.get(addr) {
-                    // IMDS's local-ipv4s can lag behind EC2 after an assignment: EC2 says it is here.
-                    Some(ni) if ni.id == eni.id => Compared {
-                        in_sync: Ok(true),
-                        actual: eni.id.clone(),
-                        writer: Stamp::from_tags(&ni.tags),
-                    },
-                    Some(ni) => Compared {
-                        in_sync: Ok(false),
-                        actual: match &ni.instance {
-                            Some(i) => format!("{} ({i})", ni.id),
-                            None => ni.id.clone(),
-                        },
-                        writer: Stamp::from_tags(&ni.tags),
-                    },
-                    None => Compared {
-                        in_sync: Ok(false),
-                        actual: "unassigned".into(),
-                        writer: None,
-                    },
-                },
-            }
-        }
-        ActionKind::Route { table, cidr, .. } => match &obs.tables {
-            Err(e) => unobserved(e),
-            Ok(t) => match t.get(table) {
-                None => unobserved(&format!(
-                    "InvalidRouteTableID.NotFound: route table {table} does not exist"
-                )),
-                Some(rt) => {
-                    let writer = match tags_of(table) {
-                        Ok(w) => w,
-                        Err(e) => return unobserved(&e),
-                    };
-                    match rt.routes.get(cidr) {
-                        Some(Some(target)) => Compared {
-                            in_sync: Ok(*target == eni.id),
-                            actual: target.clone(),
-                            writer,
-                        },
-                        Some(None) => Compared {
-                            in_sync: Ok(false),
-                            actual: "a non-ENI target".into(),
-                            writer,
-                        },
-                        None => Compared {
-                            in_sync: Ok(false),
-                            actual: "no such route".into(),
-                            writer,
-                        },
-                    }
-                }
-            },
-        },
-        ActionKind::Eip {
-            allocation, private_ip, ..
-        } => {
-            let writer = match tags_of(allocation) {
-                Ok(w) => w,
-                Err(e) => return unobserved(&e),
-            };
-            match &obs.addresses {
-                Err(e) => unobserved(e),
-                // Without DescribeAddresses, the tags are all there is: in sync when this node
-                // wrote them last.
-                Ok(None) => {
-                    let mine = writer.as_ref().is_some_and(|w| w.instance == me);
-                    Compared {
-                        in_sync: Ok(mine),
-                        actual: "unknown (DescribeAddresses not permitted)".into(),
-                        writer,
-                    }
-                }
-                Ok(Some(addrs)) => match addrs.get(allocation) {
-                    None => unobserved(&format!(
-                        "InvalidAllocationID.NotFound: allocation {allocation} does not exist"
-                    )),
-                    Some(addr) => {
-                        let here = addr.eni.as_deref() == Some(eni.id.as_str()) && addr.private_ip == Some(*private_ip);
-                        let actual = match (&addr.eni, &addr.private_ip) {
-                            (Some(e), Some(ip)) => format!("{e} {ip}"),
-                            (Some(e), None) => e.clone(),
-                            _ => "not associated".into(),
-                        };
-                        Compared {
-                            in_sync: Ok(here),
-                            actual,
-                            writer,
-                        }
-                    }
-                },
-            }
-        }
-    }
-}
-
-/// Every CARP VIP that an awsha row names (valid or not), with its CARP state.
-pub fn named_vhids(cfg: &PfConfig, v: &Validated, facts: &HostFacts) -> Vec<(usize, String, CarpState)> {
-    let vips: BTreeSet<usize> = v
-        .actions
-        .iter()
-        .map(|a| a.vip)
-        .chain(v.invalid.iter().filter_map(|r| r.vip))
-        .collect();
-    vips.into_iter()
-        .map(|i| {
-            let vip = &cfg.vips[i];
-            let device = cfg.interface(&vip.interface).map(|f| f.device.as_str()).unwrap_or("");
-            (i, vip.canonical(), facts.state(device, vip.vhid))
-        })
-        .collect()
-}
-
-/// T of §6.1: the takeover marker, else the newest change this node tagged for the VHID.
+/// T of the reconcile rules: the takeover marker, else the newest change this node tagged for
+/// the VHID.
 fn takeover_time(s: &Settings, vhid: &str, me: &str, obs: &Observation) -> Option<Millis> {
     run_dir::read_takeover(&s.run_dir, vhid).or_else(|| {
         let tags = obs.tags.as_ref().ok()?;
@@ -444,44 +59,43 @@ fn invalid_rows(report: &mut Report, v: &Validated, cfg: &PfConfig) {
         );
         let text = format!("{} {}: invalid row: {msg}", report.command, row.vhid);
         let resource = format!("{} row {}", row.tab.element(), row.row);
-        report.vhid_notice("error", "invalid", &row.vhid, Some(&resource), text);
+        report.vhid_notice(Level::Error, "invalid", &row.vhid, Some(&resource), text);
     }
 }
 
-pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<String>) -> Report {
+pub async fn run<E: Edges>(edges: &E, s: &Settings, dry_run: bool) -> Outcome {
     let deadline = Instant::now() + s.deadline;
-    let cfg = match PfConfig::load(&s.config_path) {
-        Ok(c) => c,
-        Err(e) => return Report::fail("reconcile", format!("{e:#}")),
-    };
+    let cfg = PfConfig::load(&s.config_path)?;
     let mut report = Report::new("reconcile");
     if !cfg.settings.enable {
         report
             .text
             .push("reconcile is switched off (awsha settings: enable is not ticked); nothing checked".into());
         report.notice(
-            "info",
+            Level::Info,
             "disabled",
             "reconcile is switched off in the awsha settings; nothing checked",
         );
-        return report;
+        return Ok(report);
     }
-    let v = config::validate(&cfg);
+    let v = validate(&cfg);
     if let Some(p) = v.settings_problems.first() {
-        return Report::fail("reconcile", format!("{}: {p}", cfg.path.display()));
+        return Err(anyhow!("{}: {p}", cfg.path.display()).into());
     }
-    let host = Ifconfig {
-        program: s.ifconfig.clone(),
-        timeout: std::time::Duration::from_secs(5),
-    };
-    let facts = match host.facts() {
-        Ok(f) => f,
-        Err(e) => return Report::fail("reconcile", format!("{e:#}")),
-    };
+    let facts = edges.host_facts().await?;
     let named = named_vhids(&cfg, &v, &facts);
-    report.vhids = Some(named.iter().map(|(_, n, st)| (n.clone(), st.to_string())).collect());
+    report.vhids = Some(
+        named
+            .iter()
+            .map(|(_, vhid, st)| VhidState {
+                vhid: vhid.clone(),
+                state: st.to_string(),
+                last_failover: None,
+            })
+            .collect(),
+    );
     invalid_rows(&mut report, &v, &cfg);
-    // design.md §4: reconcile acts only on VHIDs whose rows are all valid, as failover does; the
+    // contracts §5: reconcile acts only on VHIDs whose rows are all valid, as failover does; the
     // valid rows of a VHID with an invalid one wait for the fix.
     let (masters, blocked): (Vec<usize>, Vec<usize>) = named
         .iter()
@@ -502,46 +116,42 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
         report
             .text
             .push("this node is MASTER of no VHID with valid awsha rows; nothing to check".into());
-        return report;
+        return Ok(report);
     }
 
-    let imds = AwsImds::new(deadline);
-    let interfaces = failover::interfaces_of(&actions);
-    let me = match node::discover(
-        &imds,
-        &cfg,
-        &facts,
-        &interfaces,
-        true,
-        node::configured_region(&cfg, env),
-    )
-    .await
-    {
-        Ok(n) => n,
-        Err(e) => return e.report("reconcile"),
-    };
+    let imds = edges.imds(deadline);
+    let interfaces = node::interfaces_of(&actions);
+    let me = node::discover(&imds, &cfg, &facts, &interfaces, true, node::region(s, &cfg)).await?;
     report.instance = Some(me.instance.clone());
-    let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
+    let ec2 = edges
+        .ec2(
+            &me.region,
+            node::endpoint(s, &cfg).as_deref(),
+            deadline,
+            MAX_ATTEMPTS,
+            &Timeline::default(),
+        )
+        .await;
     let obs = observe(&ec2, &actions, &pair_resources(&v.actions), &me.enis, &me.instance).await;
     if obs.holders_by_tags {
         report.notice(
-            "info",
+            Level::Info,
             "permission:DescribeNetworkInterfaces",
             "DescribeNetworkInterfaces is not permitted: the holder of a drifted address is taken from awsha tags (grant ec2:DescribeNetworkInterfaces to see it)",
         );
     }
     if let Ok(None) = obs.addresses {
         report.notice(
-            "info",
+            Level::Info,
             "permission:DescribeAddresses",
             "DescribeAddresses is not permitted: Elastic IPs are judged by their awsha tags alone (grant ec2:DescribeAddresses to see where they really point)",
         );
     }
     let run = Run {
         s,
+        edges,
         cfg: &cfg,
         facts: &facts,
-        host: &host,
         me: &me,
         ec2: &ec2,
         obs: &obs,
@@ -549,12 +159,8 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
         deadline,
     };
     // VHIDs at once: one hung call must not starve another VHID's repairs of the deadline.
-    let parts = crate::util::join_all(masters.iter().map(|vip| run.vhid(*vip, &actions)).collect()).await;
-    for part in parts {
-        report.actions.extend(part.actions);
-        report.split_brain.extend(part.split_brain);
-        report.notices.extend(part.notices);
-        report.call_failed |= part.call_failed;
+    for part in join_all(masters.iter().map(|vip| run.vhid(*vip, &actions))).await {
+        report.absorb(part);
     }
     let changed = report.actions.iter().filter(|a| a.status == Status::Changed).count();
     report.text.insert(
@@ -566,17 +172,17 @@ pub async fn run(s: &Settings, dry_run: bool, env: &dyn Fn(&str) -> Option<Strin
             if dry_run { " (dry run: nothing changed)" } else { "" }
         ),
     );
-    report
+    Ok(report)
 }
 
 /// Everything one reconcile run shares across its VHIDs.
-struct Run<'a> {
+struct Run<'a, E: Edges> {
     s: &'a Settings,
+    edges: &'a E,
     cfg: &'a PfConfig,
     facts: &'a HostFacts,
-    host: &'a Ifconfig,
-    me: &'a node::Node,
-    ec2: &'a AwsEc2,
+    me: &'a Node,
+    ec2: &'a E::Ec2,
     obs: &'a Observation,
     dry_run: bool,
     deadline: Instant,
@@ -589,7 +195,7 @@ struct Repair {
     writer: Option<Stamp>,
 }
 
-impl Run<'_> {
+impl<E: Edges> Run<'_, E> {
     /// Judges and repairs one VHID this node is MASTER of; returns its part of the report.
     async fn vhid(&self, vip: usize, actions: &[&Action]) -> Report {
         let mut part = Report::new("reconcile");
@@ -598,7 +204,7 @@ impl Run<'_> {
         let mine: Vec<&Action> = actions.iter().copied().filter(|a| a.vip == vip).collect();
         let prio = node::priority(self.cfg, self.facts, vip, &self.me.instance);
         let takeover = takeover_time(self.s, &vhid, &self.me.instance, self.obs);
-        let now = now_millis();
+        let now = self.edges.now_millis();
         let grace = self.s.grace.as_millis() as Millis;
         let mut lines: Vec<ActionReport> = Vec::new();
         let mut repairs: Vec<Repair> = Vec::new();
@@ -620,7 +226,10 @@ impl Run<'_> {
                 }
             };
             let mut cmp = compare(a, &eni, self.obs, &self.me.instance);
-            line.extra.insert("actual".into(), json!(cmp.actual));
+            line.observed = Some(Observed {
+                actual: Some(cmp.actual.clone()),
+                ..Observed::default()
+            });
             // A tag written for another VHID (a route table or ENI both VHIDs use) says nothing of
             // who moved *this* VHID's resource: no other VHID may claim it (validation), so the
             // drift is nobody's — repair, never a split brain with the other VHID's priority.
@@ -651,7 +260,7 @@ impl Run<'_> {
         }
 
         if !repairs.is_empty() && !self.dry_run {
-            match self.may_repair(&vhid, vip) {
+            match self.may_repair(&vhid, vip).await {
                 Ok(_lock) => self.repair(report, &vhid, &prio, &mine, &repairs, &mut lines).await,
                 Err(reason) => {
                     for r in &repairs {
@@ -689,8 +298,10 @@ impl Run<'_> {
 
     /// Repairs only under the VHID's lock (a running failover owns it) and only while still
     /// MASTER (re-read now, not at the start of the run).
-    fn may_repair(&self, vhid: &str, vip: usize) -> Result<run_dir::VhidLock, String> {
-        let held = run_dir::try_lock(&self.s.run_dir, vhid)?.ok_or("a failover of this VHID is running")?;
+    async fn may_repair(&self, vhid: &str, vip: usize) -> Result<run_dir::VhidLock, String> {
+        let held = run_dir::try_lock(&self.s.run_dir, vhid)
+            .map_err(|e| format!("{e:#}"))?
+            .ok_or("a failover of this VHID is running")?;
         let v = &self.cfg.vips[vip];
         let device = self
             .cfg
@@ -698,8 +309,9 @@ impl Run<'_> {
             .map(|f| f.device.as_str())
             .unwrap_or("");
         let facts = self
-            .host
-            .facts()
+            .edges
+            .host_facts()
+            .await
             .map_err(|e| format!("cannot re-read CARP state: {e:#}"))?;
         match facts.state(device, v.vhid) {
             CarpState::Master => Ok(held),
@@ -719,8 +331,8 @@ impl Run<'_> {
         let subset: Vec<&Action> = repairs.iter().map(|r| mine[r.line]).collect();
         let p = plan::plan(&subset, &self.me.eni_ids());
         let now = Instant::now();
-        let moves_until = failover::tag_reserve(now, self.deadline);
-        failover::warn_if_over_budget(report, vhid, &p, moves_until.saturating_duration_since(now));
+        let moves_until = apply::tag_reserve(now, self.deadline);
+        apply::warn_if_over_budget(report, vhid, &p, moves_until.saturating_duration_since(now));
         let outcomes = apply::execute(&self.ec2.until(moves_until), &p, subset.len(), moves_until).await;
         for (k, r) in repairs.iter().enumerate() {
             let line = &mut lines[r.line];
@@ -750,26 +362,25 @@ impl Run<'_> {
                             )
                         })
                         .unwrap_or_default();
-                    let was = line.extra.get("actual").and_then(|v| v.as_str()).unwrap_or("?");
+                    let was = line.actual().unwrap_or("?");
                     let msg = format!(
                         "reconcile {vhid}: {} {} pointed at {was}{by}; moved back here",
                         line.kind, line.resource
                     );
-                    log::warn(&msg);
                     let detail = format!("{}:{}", line.kind, line.resource);
-                    report.vhid_notice("warning", "repaired", &vhid, Some(&detail), msg);
+                    report.vhid_notice(Level::Warning, "repaired", vhid, Some(&detail), msg);
                 }
                 Ok(()) => {}
             }
         }
         let stamp = Stamp {
-            modified: 0,
+            modified: self.edges.now_millis(),
             advbase: prio.advbase,
             advskew: prio.advskew,
             instance: self.me.instance.clone(),
             vhid: vhid.to_string(),
         };
-        failover::tag_changed(self.ec2, report, &p, &outcomes, stamp).await;
+        apply::tag_changed(self.ec2, report, &p, &outcomes, &stamp).await;
     }
 }
 
@@ -824,138 +435,153 @@ fn split_brain(report: &mut Report, vhid: &str, resource: &str, w: &Stamp, me: &
             w.instance, w.advbase, w.advskew, me.advbase, me.advskew
         )
     };
-    log::error(&msg);
-    report.vhid_notice("error", "split_brain", vhid, Some(resource), msg);
+    report.vhid_notice(Level::Error, "split_brain", vhid, Some(resource), msg);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pfsense::model::tests::SAMPLE;
+    use crate::testing::*;
 
-    const NOW: Millis = 1_795_687_200_000;
-    const GRACE: Millis = 15_000;
-
-    fn me() -> Priority {
-        Priority {
-            advbase: 1,
-            advskew: 0,
-            instance: "i-a".into(),
+    /// Node A, MASTER with `advskew`, after its failover at T0 (everything of both VHIDs at A,
+    /// tagged by A, takeover marks at T0), judged a minute later.
+    async fn after_failover(name: &str, advskew: u32) -> (FakeEc2, FakeEdges, Settings) {
+        let ec2 = pair_world();
+        let edges = FakeEdges::new(&ec2, A, a_host(CarpState::Master, advskew), T0);
+        let s = settings(&temp_dir(name), SAMPLE);
+        for vhid in ["1@ena0", "2@ena1"] {
+            let req = crate::commands::failover::Request {
+                vhid,
+                dry_run: false,
+                force: false,
+            };
+            let r = crate::commands::failover::run(&edges, &s, req).await.unwrap();
+            assert_eq!(r.exit_code(), 0, "{}", r.to_text());
         }
+        ec2.world.borrow_mut().calls.clear();
+        edges.now.set(T0 + 60_000);
+        (ec2, edges, s)
     }
-    fn w(instance: &str, advskew: u32, modified: Millis) -> Stamp {
-        Stamp {
-            modified,
-            advbase: 1,
-            advskew,
-            instance: instance.into(),
-            vhid: "wan@1".into(),
+
+    /// B takes wan@1's route back at `at`, tagging it with its `advskew`.
+    fn b_takes_the_route(ec2: &FakeEc2, advskew: u32, at: Millis) {
+        let mut w = ec2.world.borrow_mut();
+        *w.tables.get_mut(TABLE).unwrap().values_mut().next().unwrap() = B_LAN.to_string();
+        w.tags.insert(TABLE.into(), stamp_tags(B, advskew, "wan@1", at));
+    }
+
+    fn route_line(r: &Report) -> &ActionReport {
+        r.actions.iter().find(|a| a.kind == "route").expect("a route action")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_sync_means_reads_only() {
+        let (ec2, edges, s) = after_failover("reconcile-sync", 0).await;
+        let r = run(&edges, &s, false).await.unwrap();
+        assert_eq!(r.exit_code(), 0, "{}", r.to_text());
+        assert!(
+            r.actions.iter().all(|a| a.status == Status::Unchanged),
+            "{:?}",
+            r.actions
+        );
+        assert_eq!(ec2.mutations(), 0, "{:?}", ec2.names());
+        assert!(r.split_brain.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lower_priority_member_that_took_over_after_us_is_reclaimed() {
+        let (ec2, edges, s) = after_failover("reconcile-reclaim", 0).await;
+        b_takes_the_route(&ec2, 100, T0 + 1000);
+        let r = run(&edges, &s, false).await.unwrap();
+        assert_eq!(route_line(&r).status, Status::Changed);
+        assert_eq!(r.split_brain.len(), 1);
+        assert_eq!(r.split_brain[0].resolution, "reclaimed");
+        assert_eq!(r.split_brain[0].by_instance, B);
+        assert_eq!(wan1_where(&ec2).1, A_LAN);
+        assert_eq!(ec2.world.borrow().tags[TABLE], stamp_tags(A, 0, "wan@1", T0 + 60_000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_higher_priority_member_is_never_fought() {
+        let (ec2, edges, s) = after_failover("reconcile-defer", 100).await;
+        b_takes_the_route(&ec2, 0, T0 + 1000);
+        let r = run(&edges, &s, false).await.unwrap();
+        assert_eq!(route_line(&r).status, Status::Deferred);
+        assert_eq!(r.split_brain[0].resolution, "deferred");
+        assert_eq!(ec2.mutations(), 0);
+        assert_eq!(wan1_where(&ec2).1, B_LAN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_within_the_grace_time_waits() {
+        let (ec2, edges, mut s) = after_failover("reconcile-recent", 0).await;
+        s.grace = std::time::Duration::from_secs(15);
+        b_takes_the_route(&ec2, 100, T0 + 55_000);
+        let r = run(&edges, &s, false).await.unwrap();
+        assert_eq!(route_line(&r).status, Status::Skipped);
+        assert!(route_line(&r).reason.as_deref().unwrap().starts_with("recent change"));
+        assert_eq!(ec2.mutations(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dry_run_plans_the_reclaim_and_sends_nothing() {
+        let (ec2, edges, s) = after_failover("reconcile-dry", 0).await;
+        b_takes_the_route(&ec2, 100, T0 + 1000);
+        let r = run(&edges, &s, true).await.unwrap();
+        assert_eq!(route_line(&r).status, Status::Planned);
+        assert_eq!(r.split_brain[0].resolution, "planned");
+        assert_eq!(ec2.mutations(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_reclaim_is_still_a_split_brain() {
+        let (ec2, edges, s) = after_failover("reconcile-failed", 0).await;
+        b_takes_the_route(&ec2, 100, T0 + 1000);
+        ec2.fail_next("replace", crate::aws::ec2::ApiError::new("InternalError", "try later"));
+        let r = run(&edges, &s, false).await.unwrap();
+        assert_eq!(route_line(&r).status, Status::Failed);
+        assert_eq!(r.split_brain[0].resolution, "failed");
+        assert!(r.notices.iter().any(|n| n.key == format!("failed:wan@1:route:{TABLE}")));
+        assert_eq!(r.exit_code(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_longer_master_at_the_re_read_means_hands_off() {
+        let (ec2, edges, s) = after_failover("reconcile-reread", 0).await;
+        b_takes_the_route(&ec2, 100, T0 + 1000);
+        // ifconfig: MASTER when the run starts, BACKUP when it is about to repair.
+        edges.then(a_host(CarpState::Backup, 0));
+        let r = run(&edges, &s, false).await.unwrap();
+        assert_eq!(route_line(&r).status, Status::Skipped);
+        assert_eq!(route_line(&r).reason.as_deref(), Some("no longer MASTER (BACKUP)"));
+        assert_eq!(ec2.mutations(), 0);
+        assert!(
+            r.split_brain.is_empty(),
+            "not tried: the failover of the new MASTER settles it"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_pairs_eni_never_counts_as_the_holder() {
+        let (ec2, edges, s) = after_failover("reconcile-other-pair", 100).await;
+        {
+            let mut w = ec2.world.borrow_mut();
+            // Without DescribeNetworkInterfaces, the holder is searched by tags. Another pair in
+            // the account tagged its own ENI for `wan@1`, with a higher priority and later.
+            w.denied.push("describe_interfaces");
+            w.tags.insert(
+                "eni-0eeeeeeeeeeeeeee1".into(),
+                stamp_tags("i-0eeeeeeeeeeeeeee1", 0, "wan@1", T0 + 5000),
+            );
+            // wan@1's address left this node (moved by hand: no tags).
+            let ip: std::net::Ipv4Addr = WAN_VIP.parse().unwrap();
+            w.enis.get_mut(A_WAN).unwrap().ips.retain(|i| *i != ip);
         }
-    }
-
-    #[test]
-    fn in_sync_is_in_sync_whoever_wrote_it() {
-        assert_eq!(
-            judge(false, Some(&w("i-b", 100, NOW)), &me(), None, NOW, GRACE),
-            Verdict::InSync
-        );
-    }
-
-    #[test]
-    fn drift_by_nobody_or_by_me_is_repaired() {
-        assert_eq!(judge(true, None, &me(), None, NOW, GRACE), Verdict::Repair);
-        assert_eq!(
-            judge(true, Some(&w("i-a", 0, NOW - 60_000)), &me(), None, NOW, GRACE),
-            Verdict::Repair
-        );
-    }
-
-    #[test]
-    fn fresh_changes_wait_for_the_next_run() {
-        assert_eq!(
-            judge(true, Some(&w("i-b", 100, NOW - 14_999)), &me(), None, NOW, GRACE),
-            Verdict::Recent
-        );
-        assert_eq!(
-            judge(true, Some(&w("i-b", 100, NOW - 15_000)), &me(), None, NOW, GRACE),
-            Verdict::Reclaim
-        );
-        assert_eq!(
-            judge(true, Some(&w("i-b", 100, NOW)), &me(), None, NOW, 0),
-            Verdict::Reclaim
-        );
-    }
-
-    #[test]
-    fn a_change_older_than_my_takeover_is_an_incomplete_takeover() {
-        // Even from a higher-priority member: it acted before this node took over (it has since
-        // died, or this node's failover did not finish).
-        let higher = w("i-0", 0, NOW - 120_000);
-        let prio_low = Priority {
-            advbase: 1,
-            advskew: 100,
-            instance: "i-b".into(),
-        };
-        assert_eq!(
-            judge(true, Some(&higher), &prio_low, Some(NOW - 60_000), NOW, GRACE),
-            Verdict::Repair
-        );
-    }
-
-    #[test]
-    fn split_brain_reclaims_from_lower_and_defers_to_higher() {
-        let t = Some(NOW - 60_000);
-        assert_eq!(
-            judge(true, Some(&w("i-b", 100, NOW - 30_000)), &me(), t, NOW, GRACE),
-            Verdict::Reclaim
-        );
-        let low = Priority {
-            advbase: 1,
-            advskew: 100,
-            instance: "i-b".into(),
-        };
-        assert_eq!(
-            judge(true, Some(&w("i-a", 0, NOW - 30_000)), &low, t, NOW, GRACE),
-            Verdict::Defer
-        );
-        // Unknown T counts as split brain too.
-        assert_eq!(
-            judge(true, Some(&w("i-a", 0, NOW - 30_000)), &low, None, NOW, GRACE),
-            Verdict::Defer
-        );
-        // A change exactly at T is after it.
-        assert_eq!(
-            judge(true, Some(&w("i-a", 0, NOW - 60_000)), &low, t, NOW, GRACE),
-            Verdict::Defer
-        );
-    }
-
-    #[test]
-    fn alternating_judgements_converge_without_ping_pong() {
-        // A (advskew 0) and B (advskew 100) both claim MASTER: A took over, then B did and wrote.
-        let a = me();
-        let b = Priority {
-            advbase: 1,
-            advskew: 100,
-            instance: "i-b".into(),
-        };
-        let (t_a, t_b) = (NOW - 100_000, NOW - 90_000);
-        // Round 1, A: resource written by B after A's takeover → split brain, B is lower → reclaim.
-        let by_b = w("i-b", 100, t_b);
-        assert_eq!(judge(true, Some(&by_b), &a, Some(t_a), NOW, GRACE), Verdict::Reclaim);
-        // Round 1, B: now written by A after B's takeover → A is higher → defer.
-        let by_a = w("i-a", 0, NOW);
-        assert_eq!(
-            judge(true, Some(&by_a), &b, Some(t_b), NOW + 20_000, GRACE),
-            Verdict::Defer
-        );
-        // Every later round: A sees it in sync; B keeps deferring.
-        assert_eq!(
-            judge(false, Some(&by_a), &a, Some(t_a), NOW + 40_000, GRACE),
-            Verdict::InSync
-        );
-        assert_eq!(
-            judge(true, Some(&by_a), &b, Some(t_b), NOW + 60_000, GRACE),
-            Verdict::Defer
-        );
+        let r = run(&edges, &s, false).await.unwrap();
+        let ip = r.actions.iter().find(|a| a.kind == "ip" && a.vhid == "wan@1").unwrap();
+        assert_eq!(ip.status, Status::Changed, "{}", r.to_text());
+        assert!(r.split_brain.is_empty(), "{:?}", r.split_brain);
+        assert!(wan1_where(&ec2).0.contains(&A_WAN.to_string()));
     }
 }

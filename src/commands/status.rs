@@ -1,68 +1,85 @@
 //! `awsha status`: per VHID, the CARP state and, for every action, where AWS points now, whether
 //! that matches this node's state, and who changed it last. Reads only.
 
-use serde_json::json;
 use tokio::time::Instant;
 
-use crate::aws::ec2::AwsEc2;
-use crate::aws::imds::AwsImds;
-use crate::base::time::format_rfc3339_millis;
-use crate::commands::reconcile::{compare, named_vhids, observe, pair_resources};
-use crate::pfsense::config::{self, Action, PfConfig};
-use crate::pfsense::ifconfig::{CarpState, Host, Ifconfig};
-use crate::report::{ActionReport, Report, Status};
+use crate::aws::ec2::MAX_ATTEMPTS;
+use crate::core::history;
+use crate::core::node;
+use crate::core::observe::{compare, named_vhids, observe, pair_resources};
+use crate::core::plan;
+use crate::edges::Edges;
+use crate::log::Level;
+use crate::pfsense::ifconfig::CarpState;
+use crate::pfsense::model::PfConfig;
+use crate::pfsense::validate::{Action, validate};
+use crate::report::{ActionReport, Observed, Outcome, Report, Status, Timeline, VhidState};
 use crate::settings::Settings;
-use crate::{commands::failover, core::node, core::plan};
 
-pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
+pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
     let deadline = Instant::now() + s.deadline;
-    let cfg = match PfConfig::load(&s.config_path) {
-        Ok(c) => c,
-        Err(e) => return Report::fail("status", format!("{e:#}")),
-    };
-    let v = config::validate(&cfg);
-    let facts = match (Ifconfig {
-        program: s.ifconfig.clone(),
-        timeout: std::time::Duration::from_secs(5),
-    })
-    .facts()
-    {
-        Ok(f) => f,
-        Err(e) => return Report::fail("status", format!("{e:#}")),
-    };
+    let cfg = PfConfig::load(&s.config_path)?;
+    let v = validate(&cfg);
+    let facts = edges.host_facts().await?;
     let mut report = Report::new("status");
     let named = named_vhids(&cfg, &v, &facts);
-    report.vhids = Some(named.iter().map(|(_, n, st)| (n.clone(), st.to_string())).collect());
+    // The history tells when each VHID last failed over; a history that cannot be read costs
+    // only that column.
+    let history = history::entries(s).unwrap_or_else(|e| {
+        report.notice(Level::Warning, "history", format!("{e:#}"));
+        Vec::new()
+    });
+    report.vhids = Some(
+        named
+            .iter()
+            .map(|(_, vhid, st)| VhidState {
+                vhid: vhid.clone(),
+                state: st.to_string(),
+                last_failover: history::last_failover(&history, vhid),
+            })
+            .collect(),
+    );
     for p in v.problems() {
-        report.notice("error", "config", format!("{}: {p}", cfg.path.display()));
+        report.notice(Level::Error, "config", format!("{}: {p}", cfg.path.display()));
     }
     let actions: Vec<&Action> = v.actions.iter().collect();
     if actions.is_empty() {
         report.text.push("no valid awsha rows".into());
-        return report;
+        return Ok(report);
     }
-    let imds = AwsImds::new(deadline);
-    let me = match node::discover(
-        &imds,
-        &cfg,
-        &facts,
-        &failover::interfaces_of(&actions),
-        true,
-        node::configured_region(&cfg, env),
-    )
-    .await
-    {
-        Ok(n) => n,
-        Err(e) => return e.report("status"),
-    };
+    let imds = edges.imds(deadline);
+    let interfaces = node::interfaces_of(&actions);
+    let me = node::discover(&imds, &cfg, &facts, &interfaces, true, node::region(s, &cfg)).await?;
     report.instance = Some(me.instance.clone());
-    let ec2 = AwsEc2::connect(&me.region, node::endpoint(&cfg, env).as_deref(), deadline).await;
+    let ec2 = edges
+        .ec2(
+            &me.region,
+            node::endpoint(s, &cfg).as_deref(),
+            deadline,
+            MAX_ATTEMPTS,
+            &Timeline::default(),
+        )
+        .await;
     let obs = observe(&ec2, &actions, &pair_resources(&v.actions), &me.enis, &me.instance).await;
     report.text.push(format!(
         "awsha status on {} (reconcile {}; in sync = points here exactly when this node is MASTER)",
         me.instance,
         if cfg.settings.enable { "on" } else { "off" }
     ));
+    for v in report.vhids.iter().flatten() {
+        let last = match &v.last_failover {
+            Some(f) => format!(
+                "last failover {} took {} ms: {} ({} changed, {} failed)",
+                f.started,
+                f.ms,
+                if f.ok { "ok" } else { "FAILED" },
+                f.changed,
+                f.failed
+            ),
+            None => "no failover recorded on this node".into(),
+        };
+        report.text.push(format!("  {:<12} {:<7} {last}", v.vhid, v.state));
+    }
     for a in &actions {
         let state = named
             .iter()
@@ -76,26 +93,23 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
             .unwrap_or_else(|| Err("not looked up".into()));
         let (resource, desired) = plan::describe(a, eni.as_ref().ok().map(|e| e.id.as_str()));
         let mut line = ActionReport::new(&a.vhid, a.kind.name(), &resource, desired.clone(), Status::Unchanged);
-        line.extra.insert("state".into(), json!(state.to_string()));
+        let mut observed = Observed {
+            state: Some(state.to_string()),
+            ..Observed::default()
+        };
         match eni {
             Err(why) => line = line.failed(why),
             Ok(eni) => {
                 let cmp = compare(a, &eni, &obs, &me.instance);
-                line.extra.insert("desired".into(), json!(desired));
-                line.extra.insert("actual".into(), json!(cmp.actual));
-                if let Some(w) = &cmp.writer {
-                    line.extra.insert(
-                        "last_writer".into(),
-                        json!({"instance": w.instance, "advbase": w.advbase, "advskew": w.advskew,
-                               "at": format_rfc3339_millis(w.modified), "vhid": w.vhid}),
-                    );
-                }
+                observed.desired = Some(desired);
+                observed.actual = Some(cmp.actual.clone());
+                observed.last_writer = cmp.writer.clone();
                 match cmp.in_sync {
                     Err(e) => line = line.failed(e),
                     Ok(here) => {
                         let in_sync = here == (state == CarpState::Master);
-                        line.extra.insert("points_here".into(), json!(here));
-                        line.extra.insert("in_sync".into(), json!(in_sync));
+                        observed.points_here = Some(here);
+                        observed.in_sync = Some(in_sync);
                         if !in_sync {
                             line.status = Status::Skipped;
                             line.reason = Some(if here {
@@ -108,6 +122,7 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
                 }
             }
         }
+        line.observed = Some(observed);
         report.actions.push(line);
     }
     report.text.push(String::new());
@@ -122,7 +137,7 @@ pub async fn run(s: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Report {
         ));
     }
     report.actions_in_text = true;
-    report
+    Ok(report)
 }
 
 /// The human table: one row per action, columns as wide as their widest cell.
@@ -140,34 +155,31 @@ fn table(actions: &[ActionReport]) -> Vec<String> {
         .map(String::from),
     ];
     for a in actions {
-        let get = |k: &str| a.extra.get(k).cloned().unwrap_or(serde_json::Value::Null);
-        let writer = match get("last_writer") {
-            serde_json::Value::Object(w) => format!(
+        let obs = a.observed.clone().unwrap_or_default();
+        let writer = match &obs.last_writer {
+            Some(w) => format!(
                 "{} advskew {} at {}",
-                w["instance"].as_str().unwrap_or(""),
-                w["advskew"],
-                w["at"].as_str().unwrap_or("")
+                w.instance,
+                w.advskew,
+                crate::base::time::format_rfc3339_millis(w.modified)
             ),
-            _ => "-".into(),
+            None => "-".into(),
         };
-        let in_sync = match get("in_sync") {
-            serde_json::Value::Bool(true) => "yes",
-            serde_json::Value::Bool(false) => "NO",
-            _ => "?",
+        let in_sync = match obs.in_sync {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "?",
         };
         rows.push([
             a.vhid.clone(),
-            get("state").as_str().unwrap_or("").to_string(),
+            obs.state.clone().unwrap_or_default(),
             a.kind.to_string(),
             a.resource.clone(),
-            get("actual")
-                .as_str()
-                .unwrap_or(if a.status == Status::Failed {
-                    "(error below)"
-                } else {
-                    ""
-                })
-                .to_string(),
+            match &obs.actual {
+                Some(actual) => actual.clone(),
+                None if a.status == Status::Failed => "(error below)".to_string(),
+                None => String::new(),
+            },
             in_sync.to_string(),
             writer,
         ]);

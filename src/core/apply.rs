@@ -1,6 +1,6 @@
-//! Executing a plan against EC2: the two-round-trip critical path of design.md §6, retries for
-//! the asynchronous address move, and the CreateRoute fallback. Every call's failure stays with
-//! its own action; the others go on.
+//! Executing a plan against EC2: the two-round-trip critical path (docs/contracts.md §6),
+//! retries for the asynchronous address move, the CreateRoute fallback, and tagging what moved.
+//! Every call's failure stays with its own action; the others go on.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,9 +8,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use futures_util::future::join_all;
+
 use crate::aws::ec2::{ApiError, Ec2};
+use crate::aws::throttle;
 use crate::core::plan::{EipStep, Plan, RouteStep};
-use crate::util::join_all;
+use crate::core::tags::Stamp;
+use crate::log::Level;
+use crate::report::Report;
 
 /// What happened to one action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,13 +54,7 @@ pub async fn execute<E: Ec2>(ec2: &E, plan: &Plan, n_actions: usize, deadline: I
                 .collect();
             // Associate even if the assignment failed: the address may already be here, and a
             // failed action must not stop the others.
-            let eips = join_all(
-                dependents
-                    .into_iter()
-                    .map(|e| associate(ec2, e, assigned, deadline))
-                    .collect(),
-            )
-            .await;
+            let eips = join_all(dependents.into_iter().map(|e| associate(ec2, e, assigned, deadline))).await;
             done.extend(eips);
             done
         }));
@@ -86,35 +85,29 @@ const TAG_SPLIT: usize = 16;
 /// down to one resource a call, and only the resources that refuse stay untagged. Returns them,
 /// each with EC2's answer. A call that failed for EC2's or the network's sake (throttled, 5xx, out
 /// of time, after its retries) is not split: smaller calls would meet the same.
-pub async fn tag_all<E: Ec2>(
-    ec2: &E,
-    resources: &[String],
-    tags: &[(&'static str, String)],
-) -> Vec<(String, ApiError)> {
-    join_all(
-        resources
-            .chunks(TAG_BATCH)
-            .map(|group| tag_group(ec2, group, tags))
-            .collect(),
-    )
-    .await
-    .into_iter()
-    .flatten()
-    .collect()
+pub async fn tag_all<E: Ec2>(ec2: &E, resources: &[String], tags: &[(&'static str, String)]) -> Refused {
+    join_all(resources.chunks(TAG_BATCH).map(|group| tag_group(ec2, group, tags)))
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
+
+/// Resources left untagged, each with EC2's answer.
+type Refused = Vec<(String, ApiError)>;
 
 fn tag_group<'a, E: Ec2>(
     ec2: &'a E,
     group: &'a [String],
     tags: &'a [(&'static str, String)],
-) -> Pin<Box<dyn Future<Output = Vec<(String, ApiError)>> + 'a>> {
+) -> Pin<Box<dyn Future<Output = Refused> + 'a>> {
     Box::pin(async move {
         match ec2.create_tags(group, tags).await {
             Ok(()) => Vec::new(),
             Err(e) if group.len() == 1 || e.is_transient() => group.iter().map(|r| (r.clone(), e.clone())).collect(),
             Err(_) => {
                 let size = group.len().div_ceil(TAG_SPLIT);
-                join_all(group.chunks(size).map(|g| tag_group(ec2, g, tags)).collect())
+                join_all(group.chunks(size).map(|g| tag_group(ec2, g, tags)))
                     .await
                     .into_iter()
                     .flatten()
@@ -195,116 +188,145 @@ async fn associate<E: Ec2>(ec2: &E, step: &EipStep, just_assigned: bool, deadlin
     )
 }
 
+/// When the moves must stop so CreateTags still fits before `deadline`: a quarter of what is left,
+/// at most 2 s (two round trips to a slow endpoint).
+pub fn tag_reserve(now: Instant, deadline: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(now);
+    deadline - (left / 4).min(Duration::from_secs(2))
+}
+
+/// Tags every resource an action changed with `stamp` (its `modified` is the caller's clock,
+/// read after the moves); a refusal there is a failed API call (exit 1) but leaves the actions'
+/// own statuses as they are.
+pub async fn tag_changed<E: Ec2>(
+    ec2: &E,
+    report: &mut Report,
+    plan: &Plan,
+    outcomes: &[Option<Outcome>],
+    stamp: &Stamp,
+) {
+    let ok = |i: usize| outcomes[i].as_ref().is_some_and(|o| o.result.is_ok());
+    let mut resources: Vec<String> = Vec::new();
+    let mut add = |r: &String| {
+        if !resources.contains(r) {
+            resources.push(r.clone());
+        }
+    };
+    for s in &plan.assigns {
+        if s.actions.iter().any(|i| ok(*i)) {
+            add(&s.eni);
+        }
+    }
+    plan.routes.iter().filter(|r| ok(r.action)).for_each(|r| add(&r.table));
+    plan.eips
+        .iter()
+        .filter(|e| ok(e.action))
+        .for_each(|e| add(&e.allocation));
+    if resources.is_empty() {
+        return;
+    }
+    let refused = tag_all(ec2, &resources, &stamp.to_tags()).await;
+    if refused.is_empty() {
+        return;
+    }
+    let detail: Vec<String> = refused.iter().map(|(r, e)| format!("{r}: {e}")).collect();
+    let msg = format!(
+        "{} {}: tagging failed for {} of {} changed resources, which stay untagged (the other member's reconcile cannot tell who moved them): {}",
+        report.command,
+        stamp.vhid,
+        refused.len(),
+        resources.len(),
+        detail.join("; ")
+    );
+    report.vhid_notice(Level::Error, "tagging", &stamp.vhid, None, msg);
+    report.call_failed = true;
+}
+
+/// Says before the moves start when they cannot all fit in `window` at EC2's documented default
+/// rates (issue 11: not only by timing out): a warning notice `budget:<vhid>` and a log line.
+pub fn warn_if_over_budget(report: &mut Report, vhid: &str, plan: &Plan, window: Duration) {
+    let Some((action, calls, need)) = plan
+        .calls_per_action()
+        .into_iter()
+        .map(|(action, calls)| (action, calls, throttle::estimate(action, calls)))
+        .max_by_key(|(_, _, need)| *need)
+        .filter(|(_, _, need)| *need > window)
+    else {
+        return;
+    };
+    let (burst, refill) = throttle::default_bucket(action);
+    let msg = format!(
+        "{} {vhid}: {calls} {action} calls need about {} s at EC2's default rate (a burst of {burst}, then {refill} a second, shared with everything else in the account), but this run has {} s before its deadline: what does not fit is left to the next reconcile; raise --deadline (AWSHA_DEADLINE) for this many resources",
+        report.command,
+        need.as_secs(),
+        window.as_secs()
+    );
+    report.vhid_notice(Level::Warning, "budget", vhid, None, msg);
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::aws::ec2::{Address, ApiResult, NetworkInterface, RouteTable, TagMap};
     use crate::base::net::Cidr;
-    use std::cell::RefCell;
-    use std::net::Ipv4Addr;
+    use crate::testing::{FakeEc2, FakeEni};
 
-    /// Records every call; answers from a script of failures by call name.
-    #[derive(Default)]
-    pub struct FakeEc2 {
-        pub calls: RefCell<Vec<String>>,
-        pub fail: RefCell<Vec<(&'static str, ApiError)>>,
-        pub delay_ms: u64,
-        /// CreateTags fails whole (TagLimitExceeded) when it names one of these.
-        pub refuse_tags: RefCell<Vec<String>>,
-        /// Resources an accepted CreateTags named.
-        pub tagged: RefCell<Vec<String>>,
-    }
+    const WAN: &str = "eni-0aaaaaaaaaaaaaaa1";
+    const LAN: &str = "eni-0bbbbbbbbbbbbbbb2";
+    const PEER_WAN: &str = "eni-0ccccccccccccccc3";
+    const TABLE: &str = "rtb-05ed6e7c46531c6c3";
 
-    impl FakeEc2 {
-        async fn call(&self, name: &'static str, detail: String) -> ApiResult<()> {
-            self.calls.borrow_mut().push(format!("{name} {detail}"));
-            tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
-            let mut fail = self.fail.borrow_mut();
-            match fail.iter().position(|(n, _)| *n == name) {
-                Some(i) => Err(fail.remove(i).1),
-                None => Ok(()),
-            }
-        }
-        pub fn names(&self) -> Vec<String> {
-            self.calls
-                .borrow()
-                .iter()
-                .map(|c| c.split(' ').next().unwrap().to_string())
-                .collect()
-        }
-    }
-
-    impl Ec2 for FakeEc2 {
-        async fn assign_private_ips(&self, eni: &str, ips: &[Ipv4Addr]) -> ApiResult<()> {
-            self.call("assign", format!("{eni} {ips:?}")).await
-        }
-        async fn replace_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
-            self.call("replace", format!("{table} {cidr} {eni}")).await
-        }
-        async fn create_route(&self, table: &str, cidr: Cidr, eni: &str) -> ApiResult<()> {
-            self.call("create", format!("{table} {cidr} {eni}")).await
-        }
-        async fn associate_address(&self, allocation: &str, eni: &str, ip: Ipv4Addr) -> ApiResult<()> {
-            self.call("associate", format!("{allocation} {eni} {ip}")).await
-        }
-        async fn create_tags(&self, resources: &[String], _tags: &[(&'static str, String)]) -> ApiResult<()> {
-            self.call("tags", resources.join(",")).await?;
-            if let Some(r) = resources.iter().find(|r| self.refuse_tags.borrow().contains(r)) {
-                return Err(ApiError::new("TagLimitExceeded", format!("too many tags on {r}")));
-            }
-            self.tagged.borrow_mut().extend(resources.iter().cloned());
-            Ok(())
-        }
-        async fn describe_route_tables(&self, _: &[String]) -> ApiResult<Vec<RouteTable>> {
-            Ok(vec![])
-        }
-        async fn describe_tags(&self, _: &[String]) -> ApiResult<TagMap> {
-            Ok(TagMap::new())
-        }
-        async fn describe_addresses(&self, _: &[String]) -> ApiResult<Vec<Address>> {
-            Ok(vec![])
-        }
-        async fn describe_interfaces_with_ips(&self, _: &[Ipv4Addr], _: &[String]) -> ApiResult<Vec<NetworkInterface>> {
-            Ok(vec![])
-        }
-        async fn describe_tagged_enis(&self, _: &[String]) -> ApiResult<TagMap> {
-            Ok(TagMap::new())
-        }
-    }
-
-    fn sample_plan() -> (Plan, usize) {
-        let cfg = crate::pfsense::config::tests::sample();
-        let v = crate::pfsense::config::validate(&cfg);
-        let wan: Vec<&crate::pfsense::config::Action> = v.actions.iter().filter(|a| a.vhid == "wan@1").collect();
+    /// wan@1 of the sample config (an address, a route, an Elastic IP on that address), planned
+    /// for this node; the world has the address on the peer and the route at the peer.
+    fn sample() -> (FakeEc2, Plan, usize) {
+        let cfg = crate::pfsense::model::tests::sample();
+        let v = crate::pfsense::validate::validate(&cfg);
+        let wan: Vec<&crate::pfsense::validate::Action> = v.actions.iter().filter(|a| a.vhid == "wan@1").collect();
         let enis = std::collections::HashMap::from([
-            ("wan".to_string(), Ok("eni-0aaaaaaaaaaaaaaa1".to_string())),
-            ("lan".to_string(), Ok("eni-0bbbbbbbbbbbbbbb2".to_string())),
+            ("wan".to_string(), Ok(WAN.to_string())),
+            ("lan".to_string(), Ok(LAN.to_string())),
         ]);
-        (crate::core::plan::plan(&wan, &enis), wan.len())
+        let ec2 = FakeEc2::default();
+        {
+            let mut w = ec2.world.borrow_mut();
+            let subnet = Cidr::parse("10.0.1.0/24").unwrap();
+            let eni = |mac: &str, ips: &[&str]| FakeEni {
+                mac: mac.into(),
+                instance: "i-a".into(),
+                subnet_id: "subnet-1".into(),
+                subnet,
+                ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+            };
+            w.enis.insert(WAN.into(), eni("0a:00:00:00:00:01", &["10.0.1.11"]));
+            w.enis.insert(LAN.into(), eni("0a:00:00:00:00:02", &["10.0.2.11"]));
+            w.enis
+                .insert(PEER_WAN.into(), eni("0a:00:00:00:00:03", &["10.0.1.12", "10.0.1.10"]));
+            w.tables.insert(
+                TABLE.into(),
+                [(Cidr::parse("0.0.0.0/0").unwrap(), "eni-peer".to_string())].into(),
+            );
+        }
+        (ec2, crate::core::plan::plan(&wan, &enis), wan.len())
     }
 
-    fn run<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(5)
     }
 
-    #[test]
-    fn critical_path_is_two_round_trips() {
-        let (plan, n) = sample_plan();
-        let ec2 = FakeEc2 {
-            delay_ms: 100,
-            ..FakeEc2::default()
-        };
-        let started = std::time::Instant::now();
-        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
-        let took = started.elapsed();
-        assert!(out.iter().all(|o| o.as_ref().unwrap().result.is_ok()));
-        assert!(
-            took >= Duration::from_millis(200) && took < Duration::from_millis(290),
-            "{took:?}"
+    fn ok(out: &[Option<Outcome>]) -> Vec<bool> {
+        out.iter().map(|o| o.as_ref().unwrap().result.is_ok()).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn critical_path_is_two_round_trips() {
+        let (mut ec2, plan, n) = sample();
+        ec2.delay = Duration::from_millis(100);
+        let started = Instant::now();
+        let out = execute(&ec2, &plan, n, deadline()).await;
+        assert_eq!(ok(&out), [true, true, true]);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(200),
+            "assign ∥ route, then associate"
         );
         let names = ec2.names();
         assert_eq!(
@@ -312,91 +334,104 @@ pub(crate) mod tests {
             "associate",
             "the EIP waits for the assignment: {names:?}"
         );
+        let w = ec2.world.borrow();
+        assert!(w.enis[WAN].ips.contains(&"10.0.1.10".parse().unwrap()));
+        assert!(!w.enis[PEER_WAN].ips.contains(&"10.0.1.10".parse().unwrap()));
+        assert_eq!(w.tables[TABLE].values().next().unwrap(), LAN);
     }
 
-    #[test]
-    fn missing_route_is_created_and_failures_stay_local() {
-        let (plan, n) = sample_plan();
-        let ec2 = FakeEc2::default();
-        ec2.fail.borrow_mut().push((
-            "replace",
-            ApiError::new(
-                "InvalidParameterValue",
-                "There is no route defined for '0.0.0.0/0' in the route table. Use CreateRoute instead.",
-            ),
-        ));
-        ec2.fail
-            .borrow_mut()
-            .push(("assign", ApiError::new("InvalidNetworkInterfaceID.NotFound", "gone")));
-        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
+    #[tokio::test(start_paused = true)]
+    async fn missing_route_is_created_and_failures_stay_local() {
+        let (ec2, plan, n) = sample();
+        ec2.world.borrow_mut().tables.get_mut(TABLE).unwrap().clear();
+        ec2.fail_next("assign", ApiError::new("InvalidNetworkInterfaceID.NotFound", "gone"));
+        let out = execute(&ec2, &plan, n, deadline()).await;
         assert!(ec2.names().contains(&"create".to_string()));
-        let by_row: Vec<bool> = out.iter().map(|o| o.as_ref().unwrap().result.is_ok()).collect();
+        // The address was not moved, so its association is refused too — but it was tried.
         assert_eq!(
-            by_row,
-            [false, true, true],
+            ok(&out),
+            [false, true, false],
             "ip failed; route created; EIP still attempted"
         );
+        assert!(ec2.names().contains(&"associate".to_string()));
     }
 
     /// The sample plan executed where the route is missing from its table and CreateRoute
     /// answers `create_error`.
-    fn missing_route_then(create_error: ApiError) -> (FakeEc2, Vec<Option<Outcome>>) {
-        let (plan, n) = sample_plan();
-        let ec2 = FakeEc2::default();
-        let missing = ApiError::new("InvalidParameterValue", "Use CreateRoute instead.");
-        ec2.fail
-            .borrow_mut()
-            .extend([("replace", missing), ("create", create_error)]);
-        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
+    async fn missing_route_then(create_error: ApiError) -> (FakeEc2, Vec<Option<Outcome>>) {
+        let (ec2, plan, n) = sample();
+        ec2.world.borrow_mut().tables.get_mut(TABLE).unwrap().clear();
+        ec2.fail_next("create", create_error);
+        let out = execute(&ec2, &plan, n, deadline()).await;
         (ec2, out)
     }
 
-    #[test]
-    fn a_route_created_meanwhile_is_replaced() {
-        let (ec2, out) = missing_route_then(ApiError::new("RouteAlreadyExists", "exists"));
-        assert!(out[1].as_ref().unwrap().result.is_ok());
+    #[tokio::test(start_paused = true)]
+    async fn a_route_created_meanwhile_is_replaced() {
+        let (ec2, out) = missing_route_then(ApiError::new("RouteAlreadyExists", "exists")).await;
+        // The peer's route appeared between ReplaceRoute and CreateRoute.
+        assert!(
+            !ok(&out)[1],
+            "the world still lacks the route: the second replace fails"
+        );
         let routes: Vec<String> = ec2
             .names()
             .into_iter()
-            .filter(|c| c != "assign" && c != "associate")
+            .filter(|c| c == "replace" || c == "create")
             .collect();
         assert_eq!(routes, ["replace", "create", "replace"]);
     }
 
-    #[test]
-    fn association_retries_while_the_address_is_not_mapped() {
-        let (plan, n) = sample_plan();
-        let ec2 = FakeEc2::default();
+    #[tokio::test(start_paused = true)]
+    async fn association_retries_while_the_address_is_not_mapped() {
+        let (ec2, plan, n) = sample();
         for _ in 0..2 {
-            ec2.fail.borrow_mut().push((
+            ec2.fail_next(
                 "associate",
                 ApiError::new("InvalidParameterValue", "10.0.1.10 is not mapped to the interface"),
-            ));
+            );
         }
-        let out = run(execute(&ec2, &plan, n, Instant::now() + Duration::from_secs(5)));
+        let out = execute(&ec2, &plan, n, deadline()).await;
         assert!(out[2].as_ref().unwrap().result.is_ok());
         assert_eq!(ec2.names().iter().filter(|c| *c == "associate").count(), 3);
     }
 
-    #[test]
-    fn a_refused_batch_is_split_until_only_the_refusing_resource_is_left() {
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_batch_is_split_until_only_the_refusing_resource_is_left() {
         let ec2 = FakeEc2::default();
-        ec2.refuse_tags.borrow_mut().push("rtb-7".into());
+        ec2.world.borrow_mut().refuse_tags.push("rtb-7".into());
         let resources: Vec<String> = (0..40).map(|i| format!("rtb-{i}")).collect();
-        let failed = run(tag_all(&ec2, &resources, &[]));
+        let failed = tag_all(&ec2, &resources, &[("awsha:vhid", "wan@1".into())]).await;
         assert_eq!(failed.len(), 1, "{failed:?}");
         assert_eq!(failed[0].0, "rtb-7");
         assert_eq!(failed[0].1.code, "TagLimitExceeded");
-        // Every other resource was tagged by some accepted call.
-        let tagged = ec2.tagged.borrow();
-        assert!(resources.iter().filter(|r| *r != "rtb-7").all(|r| tagged.contains(r)));
+        let w = ec2.world.borrow();
+        assert!(
+            resources
+                .iter()
+                .filter(|r| *r != "rtb-7")
+                .all(|r| w.tags.contains_key(r))
+        );
         // 1 batch + 14 groups of 3 (13 full, one of 1) + the refusing group's 3 alone.
         assert!(ec2.names().len() <= 1 + TAG_SPLIT + 3, "{:?}", ec2.names().len());
     }
 
-    #[test]
-    fn create_route_without_permission_says_which() {
-        let (_, out) = missing_route_then(ApiError::new("UnauthorizedOperation", "no"));
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_batch_is_not_split() {
+        let ec2 = FakeEc2::default();
+        ec2.fail_next(
+            "tags",
+            ApiError::new("RequestLimitExceeded", "slow down (after 8 attempts)"),
+        );
+        let resources: Vec<String> = (0..40).map(|i| format!("rtb-{i}")).collect();
+        let failed = tag_all(&ec2, &resources, &[]).await;
+        assert_eq!(failed.len(), 40);
+        assert_eq!(ec2.names(), ["tags"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn create_route_without_permission_says_which() {
+        let (_, out) = missing_route_then(ApiError::new("UnauthorizedOperation", "no")).await;
         let err = out[1].as_ref().unwrap().result.clone().unwrap_err();
         assert!(err.contains("needs the ec2:CreateRoute permission"), "{err}");
     }

@@ -1,7 +1,12 @@
-//! The decisions: who this node is, what a VHID's failover must call and in which order, running
-//! that plan through the EC2 trait, the tag schema and priorities.
+//! The decisions, with every edge behind a trait: who this node is (`node`), what a VHID's
+//! failover must call and in which order (`plan`), running that plan and tagging what moved
+//! (`apply`), what AWS says now and how it compares (`observe`), the reconcile rules (`judge`),
+//! the tag schema with CARP's priority rule (`tags`), and the history of runs (`history`).
 
 pub mod apply;
+pub mod history;
+pub mod judge;
 pub mod node;
+pub mod observe;
 pub mod plan;
 pub mod tags;

@@ -1,13 +1,17 @@
 //! This node as AWS knows it: instance id, region, and the ENI behind each pfSense interface
-//! (interface → device (config.xml) → MAC (ifconfig) → ENI (IMDS)).
+//! (interface → device (config.xml) → MAC (ifconfig) → ENI (IMDS)); and its CARP priority.
 
 use std::collections::HashMap;
 
+use futures_util::future::join_all;
+
 use crate::aws::imds::{self, Eni, Imds};
 use crate::core::tags::Priority;
-use crate::pfsense::config::PfConfig;
 use crate::pfsense::ifconfig::HostFacts;
-use crate::util::join_all;
+use crate::pfsense::model::PfConfig;
+use crate::pfsense::validate::Action;
+use crate::report::Failure;
+use crate::settings::Settings;
 
 pub struct Node {
     pub instance: String,
@@ -23,25 +27,43 @@ impl Node {
             .map(|(k, v)| (k.clone(), v.as_ref().map(|e| e.id.clone()).map_err(Clone::clone)))
             .collect()
     }
+
+    /// This node's ENI for an interface, or why there is none.
+    pub fn eni(&self, interface: &str) -> Result<&Eni, String> {
+        match self.enis.get(interface) {
+            Some(Ok(eni)) => Ok(eni),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(format!("interface {interface} was not looked up")),
+        }
+    }
 }
 
-/// Where the region comes from, in order: `AWS_REGION`, config.xml, IMDS.
-pub fn configured_region(cfg: &PfConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    env("AWS_REGION")
-        .filter(|r| !r.is_empty())
-        .or_else(|| cfg.settings.region.clone())
+/// Where the region comes from, in order: `AWS_REGION`, config.xml, IMDS (`None`: ask IMDS).
+pub fn region(s: &Settings, cfg: &PfConfig) -> Option<String> {
+    s.region.clone().or_else(|| cfg.settings.region.clone())
 }
 
 /// The EC2 endpoint: `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL`, then config.xml; `None` means
 /// the SDK's regional default.
-pub fn endpoint(cfg: &PfConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    env("AWS_ENDPOINT_URL_EC2")
-        .filter(|v| !v.is_empty())
-        .or_else(|| env("AWS_ENDPOINT_URL").filter(|v| !v.is_empty()))
-        .or_else(|| cfg.settings.endpoint.clone())
+pub fn endpoint(s: &Settings, cfg: &PfConfig) -> Option<String> {
+    s.endpoint.clone().or_else(|| cfg.settings.endpoint.clone())
 }
 
-/// Reads everything at once; `full` also reads each ENI's subnet and addresses.
+/// The interface keys the actions need ENIs for, in first-use order.
+pub fn interfaces_of(actions: &[&Action]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in actions {
+        let i = a.kind.interface().to_string();
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Reads everything at once; `full` also reads each ENI's subnet and addresses. An interface
+/// without an ENI is that interface's error, not the run's; the run fails without an instance
+/// id or a region (with the instance id, when IMDS gave that much).
 pub async fn discover<I: Imds>(
     imds: &I,
     cfg: &PfConfig,
@@ -49,7 +71,7 @@ pub async fn discover<I: Imds>(
     interfaces: &[String],
     full: bool,
     region: Option<String>,
-) -> Result<Node, DiscoveryError> {
+) -> Result<Node, Failure> {
     let lookups = interfaces.iter().map(|key| async move {
         let iface = cfg
             .interface(key)
@@ -62,7 +84,7 @@ pub async fn discover<I: Imds>(
         })?;
         imds::eni(imds, mac, full)
             .await
-            .map_err(|e| format!("interface {key} ({}): {e}", iface.device))
+            .map_err(|e| format!("interface {key} ({}): {e:#}", iface.device))
     });
     let region_lookup = async {
         match region {
@@ -70,37 +92,17 @@ pub async fn discover<I: Imds>(
             None => imds::region(imds).await,
         }
     };
-    let (instance, region, enis) = tokio::join!(imds::instance_id(imds), region_lookup, join_all(lookups.collect()));
-    let instance = instance.map_err(|message| DiscoveryError {
-        instance: None,
-        message,
-    })?;
-    let region = region.map_err(|message| DiscoveryError {
+    let (instance, region, enis) = tokio::join!(imds::instance_id(imds), region_lookup, join_all(lookups));
+    let instance = instance?;
+    let region = region.map_err(|error| Failure {
+        error,
         instance: Some(instance.clone()),
-        message,
     })?;
     Ok(Node {
         instance,
         region,
         enis: interfaces.iter().cloned().zip(enis).collect(),
     })
-}
-
-/// Why this node could not be discovered, with its instance id when IMDS gave that much: a report
-/// carries `instance` whenever the run learnt it (design.md §10.1).
-#[derive(Debug)]
-pub struct DiscoveryError {
-    pub instance: Option<String>,
-    pub message: String,
-}
-
-impl DiscoveryError {
-    /// The exit-2 report of `command` for this error.
-    pub fn report(self, command: &'static str) -> crate::report::Report {
-        let mut r = crate::report::Report::fail(command, self.message);
-        r.instance = self.instance;
-        r
-    }
 }
 
 /// This node's priority for a VIP: the running values from ifconfig (maintenance mode shows

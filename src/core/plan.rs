@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use serde_json::{Value, json};
-
 use crate::base::net::Cidr;
-use crate::pfsense::config::{Action, ActionKind};
+use crate::pfsense::validate::{Action, ActionKind};
+use crate::report::PlanGroup;
 
 /// All addresses of one ENI, moved in one call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +129,7 @@ impl Plan {
     }
 
     /// The calls in execution order, grouped: every call of a group runs at the same time.
-    pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+    pub fn groups(&self) -> Vec<PlanGroup> {
         let mut first: Vec<String> = Vec::new();
         for s in &self.assigns {
             let ips: Vec<String> = s.ips.iter().map(|i| i.to_string()).collect();
@@ -156,30 +155,29 @@ impl Plan {
         let second: Vec<String> = self.eips.iter().filter(|e| e.after.is_some()).map(associate).collect();
         let mut groups = Vec::new();
         if !first.is_empty() {
-            groups.push(("at once".to_string(), first));
+            groups.push(PlanGroup {
+                when: "at once".into(),
+                calls: first,
+            });
         }
         if !second.is_empty() {
-            groups.push(("each after its address's assignment was accepted".to_string(), second));
+            groups.push(PlanGroup {
+                when: "each after its address's assignment was accepted".into(),
+                calls: second,
+            });
         }
         let resources = self.resources();
         if !resources.is_empty() {
-            groups.push((
-                "last, on what changed".to_string(),
-                vec![format!(
+            groups.push(PlanGroup {
+                when: "last, on what changed".into(),
+                calls: vec![format!(
                     "CreateTags Resources=[{}] Tags=[{}]",
                     resources.join(","),
                     crate::core::tags::ALL_KEYS.join(",")
                 )],
-            ));
+            });
         }
         groups
-    }
-
-    pub fn groups_json(&self) -> Value {
-        self.groups()
-            .into_iter()
-            .map(|(when, calls)| json!({"when": when, "calls": calls}))
-            .collect()
     }
 
     /// Every resource the plan would change (and tag), in plan order, without repeats.
@@ -203,7 +201,9 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pfsense::config::{Tab, tests::sample, validate};
+    use crate::pfsense::model::Tab;
+    use crate::pfsense::model::tests::sample;
+    use crate::pfsense::validate::validate;
 
     fn enis() -> HashMap<String, Result<String, String>> {
         HashMap::from([
@@ -228,9 +228,9 @@ mod tests {
         assert!(p.unresolved.is_empty());
         let groups = p.groups();
         assert_eq!(groups.len(), 3);
-        assert_eq!(groups[0].1.len(), 2, "assign and route at once");
-        assert!(groups[1].1[0].starts_with("AssociateAddress AllocationId=eipalloc-0a1b2c3d4e5f67890"));
-        assert!(groups[2].1[0].contains("eni-0aaaaaaaaaaaaaaa1,rtb-05ed6e7c46531c6c3,eipalloc-0a1b2c3d4e5f67890"));
+        assert_eq!(groups[0].calls.len(), 2, "assign and route at once");
+        assert!(groups[1].calls[0].starts_with("AssociateAddress AllocationId=eipalloc-0a1b2c3d4e5f67890"));
+        assert!(groups[2].calls[0].contains("eni-0aaaaaaaaaaaaaaa1,rtb-05ed6e7c46531c6c3,eipalloc-0a1b2c3d4e5f67890"));
     }
 
     #[test]
@@ -275,6 +275,6 @@ mod tests {
         };
         let p = plan(&[&a], &enis());
         assert_eq!(p.eips[0].after, None);
-        assert_eq!(p.groups()[0].1.len(), 1);
+        assert_eq!(p.groups()[0].calls.len(), 1);
     }
 }

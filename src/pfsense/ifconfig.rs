@@ -64,18 +64,15 @@ impl HostFacts {
 }
 
 /// Where the facts come from; a trait so planning can be tested without a FreeBSD host.
-pub trait Host {
-    fn facts(&self) -> Result<HostFacts>;
-}
-
 /// Runs the real (or, in tests, fake) ifconfig program.
 pub struct Ifconfig {
     pub program: String,
     pub timeout: Duration,
 }
 
-impl Host for Ifconfig {
-    fn facts(&self) -> Result<HostFacts> {
+impl Ifconfig {
+    /// Runs `ifconfig -a`, bounded by `timeout`. Blocks: call it off the async runtime.
+    pub fn facts(&self) -> Result<HostFacts> {
         let out = run_bounded(&self.program, &["-a"], self.timeout)?;
         Ok(parse_ifconfig(&out))
     }

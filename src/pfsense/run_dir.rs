@@ -1,11 +1,13 @@
-//! The run directory: one flock(2) lock per VHID (design.md §7) and the takeover marker that
-//! reconcile's rules compare against (§6.1).
+//! The run directory: one flock(2) lock per VHID (docs/contracts.md §8), the takeover marker that
+//! reconcile's rules compare against (§7), and the history of runs that changed or failed
+//! something (§9).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::time::Instant;
 
 use crate::base::time::{Millis, format_rfc3339_millis, parse_rfc3339};
@@ -25,28 +27,30 @@ pub fn takeover_path(run_dir: &Path, vhid: &str) -> PathBuf {
     run_dir.join(format!("awsha.{}.takeover", file_stem(vhid)))
 }
 
-fn open(run_dir: &Path, vhid: &str) -> Result<File, String> {
+fn open(run_dir: &Path, vhid: &str) -> anyhow::Result<File> {
     let path = lock_path(run_dir, vhid);
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("{}: cannot open lock file: {e}", path.display()))
+        .with_context(|| format!("{}: cannot open lock file", path.display()))
 }
 
 /// Takes the lock if free; `Ok(None)` when another process holds it.
-pub fn try_lock(run_dir: &Path, vhid: &str) -> Result<Option<VhidLock>, String> {
+pub fn try_lock(run_dir: &Path, vhid: &str) -> anyhow::Result<Option<VhidLock>> {
     let file = open(run_dir, vhid)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(VhidLock { _file: file })),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(format!("{}: cannot lock: {e}", lock_path(run_dir, vhid).display())),
+        Err(TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("{}: cannot lock", lock_path(run_dir, vhid).display())))
+        }
     }
 }
 
 /// Waits for the lock until `deadline`; `Ok(None)` if it is still held then.
-pub async fn lock_until(run_dir: &Path, vhid: &str, deadline: Instant) -> Result<Option<VhidLock>, String> {
+pub async fn lock_until(run_dir: &Path, vhid: &str, deadline: Instant) -> anyhow::Result<Option<VhidLock>> {
     loop {
         if let Some(lock) = try_lock(run_dir, vhid)? {
             return Ok(Some(lock));
@@ -61,7 +65,7 @@ pub async fn lock_until(run_dir: &Path, vhid: &str, deadline: Instant) -> Result
 
 /// Records when `failover` took a VHID over. Written whole and renamed into place, so a reader
 /// never sees half a time stamp.
-pub fn write_takeover(run_dir: &Path, vhid: &str, at: Millis) -> Result<(), String> {
+pub fn write_takeover(run_dir: &Path, vhid: &str, at: Millis) -> anyhow::Result<()> {
     let path = takeover_path(run_dir, vhid);
     let tmp = path.with_extension(format!("takeover.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -72,13 +76,69 @@ pub fn write_takeover(run_dir: &Path, vhid: &str, at: Millis) -> Result<(), Stri
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        format!("{}: cannot write takeover time: {e}", path.display())
+        anyhow::Error::new(e).context(format!("{}: cannot write takeover time", path.display()))
     })
 }
 
 pub fn read_takeover(run_dir: &Path, vhid: &str) -> Option<Millis> {
     let text = std::fs::read_to_string(takeover_path(run_dir, vhid)).ok()?;
     parse_rfc3339(text.trim())
+}
+
+/// The history file: one JSON object a line, oldest first.
+pub fn history_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("awsha.history.jsonl")
+}
+
+/// How many runs the history keeps.
+pub const HISTORY_LINES: usize = 500;
+
+/// Appends one run (a JSON object on one line) to the history, keeping the newest
+/// `HISTORY_LINES`. Writers take turns under an flock on `awsha.history.lock`; each rewrites the
+/// file whole and renames it into place, so a reader (the status page) sees the old file or the new
+/// one, never half a line.
+pub fn append_history(run_dir: &Path, line: &str) -> anyhow::Result<()> {
+    debug_assert!(!line.contains('\n'));
+    let lock_path = run_dir.join("awsha.history.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}: cannot open lock file", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("{}: cannot lock", lock_path.display()))?;
+    let path = history_path(run_dir);
+    let mut lines = read_history(run_dir)?;
+    lines.push(line.to_string());
+    let keep = &lines[lines.len().saturating_sub(HISTORY_LINES)..];
+    let tmp = path.with_extension(format!("jsonl.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        for l in keep {
+            writeln!(f, "{l}")?;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("{}: cannot write the history", path.display()))
+    })
+}
+
+/// The history's lines, oldest first; none when there is no history yet.
+pub fn read_history(run_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let path = history_path(run_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("{}: cannot read", path.display()))),
+    }
 }
 
 #[cfg(test)]
@@ -105,20 +165,34 @@ mod tests {
         assert!(dir.join("awsha.wan_1.lock").exists());
     }
 
-    #[test]
-    fn waiting_gives_up_at_the_deadline() {
+    #[tokio::test(start_paused = true)]
+    async fn waiting_gives_up_at_the_deadline() {
         let dir = temp_dir("wait");
         let _held = try_lock(&dir, "wan@1").unwrap().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = std::time::Instant::now();
-        let got = rt
-            .block_on(lock_until(&dir, "wan@1", Instant::now() + Duration::from_millis(150)))
+        let started = Instant::now();
+        let got = lock_until(&dir, "wan@1", started + Duration::from_millis(150))
+            .await
             .unwrap();
         assert!(got.is_none());
-        assert!(started.elapsed() >= Duration::from_millis(140) && started.elapsed() < Duration::from_secs(2));
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_millis(200),
+            "{waited:?}"
+        );
+    }
+
+    #[test]
+    fn history_keeps_whole_lines_and_the_newest_500() {
+        let dir = temp_dir("history");
+        assert!(read_history(&dir).unwrap().is_empty());
+        for i in 0..HISTORY_LINES + 20 {
+            append_history(&dir, &format!("{{\"n\":{i}}}")).unwrap();
+        }
+        let lines = read_history(&dir).unwrap();
+        assert_eq!(lines.len(), HISTORY_LINES);
+        assert_eq!(lines[0], "{\"n\":20}");
+        assert_eq!(lines.last().unwrap(), &format!("{{\"n\":{}}}", HISTORY_LINES + 19));
+        assert!(std::fs::read_to_string(history_path(&dir)).unwrap().ends_with("}\n"));
     }
 
     #[test]

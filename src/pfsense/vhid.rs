@@ -4,12 +4,12 @@
 //! `<DESCR>@<vhid>`; operators type `wan@1`. All resolve to one `<virtualip><vip>` of mode carp
 //! (rules: reference/pfsense.md §8).
 
-use crate::pfsense::config::{CarpVip, PfConfig};
+use crate::pfsense::model::{CarpVip, PfConfig};
 
 /// The index into `cfg.vips` of the CARP VIP that `text` names, or an error that says what exists.
 pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
     let input = text.trim().trim_start_matches('$');
-    let shown = crate::pfsense::config::shorten(text);
+    let shown = crate::base::text::shorten(text);
     if let Some(uniqid) = input.strip_prefix("_vip") {
         return cfg
             .vips
@@ -34,14 +34,14 @@ pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
                 .ok_or_else(|| {
                     format!(
                         "\"{shown}\": no interface in config.xml uses device {}{}",
-                        crate::pfsense::config::shorten(right),
+                        crate::base::text::shorten(right),
                         known(cfg)
                     )
                 })?;
             (key, left)
         }
         (false, true) => {
-            let by = |f: &dyn Fn(&crate::pfsense::config::Interface) -> bool| cfg.interfaces.iter().find(|i| f(i));
+            let by = |f: &dyn Fn(&crate::pfsense::model::Interface) -> bool| cfg.interfaces.iter().find(|i| f(i));
             let key = by(&|i| i.key.eq_ignore_ascii_case(left))
                 .or_else(|| by(&|i| !i.descr.is_empty() && i.descr.eq_ignore_ascii_case(left)))
                 .or_else(|| by(&|i| !i.device.is_empty() && i.device.eq_ignore_ascii_case(left)))
@@ -49,7 +49,7 @@ pub fn resolve(text: &str, cfg: &PfConfig) -> Result<usize, String> {
                 .ok_or_else(|| {
                     format!(
                         "\"{shown}\": no interface is named {}{}",
-                        crate::pfsense::config::shorten(left),
+                        crate::base::text::shorten(left),
                         known(cfg)
                     )
                 })?;
@@ -81,7 +81,7 @@ fn known(cfg: &PfConfig) -> String {
 }
 
 fn describe(v: &CarpVip) -> String {
-    use crate::pfsense::config::shorten;
+    use crate::base::text::shorten;
     if v.descr.is_empty() {
         format!("{} = {}", shorten(&v.canonical()), shorten(&v.subnet))
     } else {
@@ -102,7 +102,7 @@ pub fn file_stem(canonical: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pfsense::config::tests::sample;
+    use crate::pfsense::model::tests::sample;
 
     #[test]
     fn resolves_every_accepted_form() {

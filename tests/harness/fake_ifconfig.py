@@ -3,7 +3,9 @@
 Owns: (1) `render_ifconfig`, which prints what a pfSense 2.7/Plus node on FreeBSD 14 shows for
 `ifconfig -a` (format: reference/pfsense.md §7.1, from sbin/ifconfig ifcarp.c and af_inet.c):
 lo0, enc0, pflog0 and pfsync0 blocks around the ENA devices, `ether <mac>`, one `inet` line per
-address with ` vhid N` on CARP addresses, and per vhid the two CARP lines
+address with ` vhid N` on CARP addresses, the EUI-64 link-local `inet6` line, then one `inet6` line
+per global IPv6 address in FreeBSD 14's af_inet6.c format (`\tinet6 2600:1f18:…::10 prefixlen 64
+vhid 3` for an IPv6 CARP VIP, RFC 5952 text, no scope id), and per vhid the two CARP lines
     \tcarp: MASTER vhid 1 advbase 1 advskew 0
     \t      peer 10.0.1.12 peer6 ff02::12
 and (2) `FakeIfconfig`, a node's ifconfig *program*: a tiny executable /bin/sh script in the
@@ -42,6 +44,15 @@ class Inet:
 
 
 @dataclass
+class Inet6:
+    """A global IPv6 address line (the link-local one is always printed, from the MAC)."""
+
+    address: str
+    prefixlen: int = 64
+    vhid: int | None = None
+
+
+@dataclass
 class Iface:
     name: str  # ena0, ena1, ...
     mac: str
@@ -50,6 +61,7 @@ class Iface:
     description: str | None = None  # pfSense sets the interface description (e.g. WAN)
     mtu: int = 9001
     index: int = 1  # interface index, used in the link-local scope id
+    inet6s: list[Inet6] = field(default_factory=list)  # global addresses, after the link-local
 
 
 def _inet_line(inet: Inet) -> str:
@@ -58,6 +70,17 @@ def _inet_line(inet: Inet) -> str:
     line = f"\tinet {inet.address} netmask {mask} broadcast {net.broadcast_address}"
     if inet.vhid:
         line += f" vhid {inet.vhid}"
+    return line
+
+
+def _inet6_line(inet6: Inet6) -> str:
+    # af_inet6.c in6_status(): "\tinet6 %s" (inet_ntop/getnameinfo: RFC 5952 text), " prefixlen
+    # %d", address flags (none here: a CARP address skips DAD), " scopeid 0x%x" only for a scoped
+    # (link-local) address, then print_vhid() " vhid %d".
+    addr = ipaddress.IPv6Address(inet6.address)
+    line = f"\tinet6 {addr} prefixlen {inet6.prefixlen}"
+    if inet6.vhid:
+        line += f" vhid {inet6.vhid}"
     return line
 
 
@@ -83,6 +106,7 @@ def render_iface(iface: Iface) -> str:
     ]
     lines += [_inet_line(i) for i in iface.inets]
     lines.append(_link_local(iface.mac, iface.index, iface.name))
+    lines += [_inet6_line(i) for i in iface.inet6s]
     for c in sorted(iface.carps, key=lambda c: c.vhid):
         lines.append(f"\tcarp: {c.state} vhid {c.vhid} advbase {c.advbase} advskew {c.advskew}")
         lines.append(f"\t      peer {c.peer} peer6 {c.peer6}")

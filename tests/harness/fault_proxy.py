@@ -70,13 +70,16 @@ Settings (POST /_proxy/config), each modelling what EC2 does and moto does not (
                            DescribeRouteTables answers list, for that table, a VGW-propagated
                            route (origin EnableVgwRoutePropagation, gatewayId vgw-…) with that
                            destination right after the static route of the same destination (or
-                           last): EC2 lists both. Injected here because moto keys a table's routes
+                           last): EC2 lists both. An IPv6 `cidr` (issue 14) is listed as
+                           destinationIpv6CidrBlock, as EC2 lists a propagated IPv6 route. Injected here because moto keys a table's routes
                            by destination and so cannot hold two for one CIDR.
     "replace_route_missing": "InvalidRoute.NotFound" | null
                            ReplaceRoute on a destination missing from its table: moto (like EC2
                            today) answers InvalidParameterValue "… Use CreateRoute instead."; with
                            this set, the proxy answers InvalidRoute.NotFound instead (what EC2 may
-                           answer once the reported defect is fixed, ec2.md "Account-scale facts").
+                           answer once the reported defect is fixed, ec2.md "Account-scale facts"),
+                           naming whichever destination field the request carried (IPv4, IPv6 or
+                           prefix list).
 
 Rule (JSON object):
     {"action": "ReplaceRoute" | "*",        which EC2 Action (default "*")
@@ -202,13 +205,16 @@ def inject_propagated_routes(data: bytes, routes: list[dict[str, str]]) -> bytes
             route_set = ET.SubElement(table, _q(ns, "routeSet"))
         for r in mine:
             item = ET.Element(_q(ns, "item"))
-            for name, value in (("destinationCidrBlock", r["cidr"]), ("gatewayId", r["gateway"]),
+            # A VGW propagates IPv4 and IPv6 routes (never prefix lists): an IPv6 CIDR goes in
+            # destinationIpv6CidrBlock, as EC2 lists it.
+            dest_el = "destinationIpv6CidrBlock" if ":" in r["cidr"] else "destinationCidrBlock"
+            for name, value in ((dest_el, r["cidr"]), ("gatewayId", r["gateway"]),
                                 ("origin", "EnableVgwRoutePropagation"), ("state", "active")):
                 ET.SubElement(item, _q(ns, name)).text = value
             existing = list(route_set)
             at = len(existing)
             for i, old in enumerate(existing):
-                if old.findtext(_q(ns, "destinationCidrBlock")) == r["cidr"]:
+                if old.findtext(_q(ns, dest_el)) == r["cidr"]:
                     at = i + 1
             route_set.insert(at, item)
             vgws = table.find(_q(ns, "propagatingVgwSet"))
@@ -690,9 +696,13 @@ class Handler(BaseHTTPRequestHandler):
         if (action == "ReplaceRoute" and status == 400 and missing
                 and b"InvalidParameterValue" in data and b"CreateRoute" in data):
             sent = dict(pairs)
+            field, dest = next(((f, sent[k]) for k, f in (
+                ("DestinationCidrBlock", "destination-cidr-block"),
+                ("DestinationIpv6CidrBlock", "destination-ipv6-cidr-block"),
+                ("DestinationPrefixListId", "destination-prefix-list-id")) if sent.get(k)),
+                ("destination-cidr-block", "?"))
             return ec2_error_xml(missing, (
-                f"no route with destination-cidr-block {sent.get('DestinationCidrBlock', '?')} "
-                f"in route table {sent.get('RouteTableId', '?')}"))
+                f"no route with {field} {dest} in route table {sent.get('RouteTableId', '?')}"))
         return data
 
     def _answer(self, action: str, pairs: list[tuple[str, str]], status: int,

@@ -35,7 +35,9 @@ Paths (under /latest/): meta-data/ (listing), meta-data/instance-id, meta-data/a
   meta-data/mac (device-index 0), meta-data/network/interfaces/macs/ (one `<mac>/` per line),
   meta-data/network/interfaces/macs/<mac>/{interface-id,device-number,local-ipv4s (primary first),
   subnet-id,subnet-ipv4-cidr-block,vpc-id,vpc-ipv4-cidr-block,vpc-ipv4-cidr-blocks,
-  network-card-index,owner-id,mac}, meta-data/iam/info, meta-data/iam/security-credentials/ (role
+  network-card-index,owner-id,mac} and, when the ENI has IPv6 addresses / its subnet and VPC have
+  IPv6 blocks (else 404, as IMDS leaves them out), ipv6s (one address a line, EC2's order, RFC 5952
+  form), subnet-ipv6-cidr-blocks and vpc-ipv6-cidr-blocks (one block a line), meta-data/iam/info, meta-data/iam/security-credentials/ (role
   name), meta-data/iam/security-credentials/<role> (JSON credentials), and
   dynamic/instance-identity/document.
 
@@ -198,6 +200,7 @@ class EmulatorState:
             vpc = vpcs.get(e["VpcId"], {})
             vpc_cidrs = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])] or (
                 [vpc["CidrBlock"]] if vpc.get("CidrBlock") else [])
+            subnet = subnets.get(e["SubnetId"], {})
             out.append({
                 "mac": e["MacAddress"].lower(),
                 "eni": e["NetworkInterfaceId"],
@@ -209,6 +212,16 @@ class EmulatorState:
                 "vpc_cidr": vpc.get("CidrBlock", ""),
                 "vpc_cidrs": vpc_cidrs,
                 "owner": e.get("OwnerId", ""),
+                # IPv6 (issue 14): the ENI's addresses in EC2's order, the subnet's and the VPC's
+                # associated blocks (DescribeSubnets/DescribeVpcs; moto P8 keeps them canonical).
+                "ipv6s": [a["Ipv6Address"] for a in e.get("Ipv6Addresses", [])
+                          if a.get("Ipv6Address")],
+                "subnet_ipv6_cidrs": [
+                    a["Ipv6CidrBlock"] for a in subnet.get("Ipv6CidrBlockAssociationSet", [])
+                    if (a.get("Ipv6CidrBlockState") or {}).get("State") == "associated"],
+                "vpc_ipv6_cidrs": [
+                    a["Ipv6CidrBlock"] for a in vpc.get("Ipv6CidrBlockAssociationSet", [])
+                    if (a.get("Ipv6CidrBlockState") or {}).get("State") == "associated"],
             })
         out.sort(key=lambda i: i["device"])
         return out
@@ -271,6 +284,14 @@ class EmulatorState:
                 "vpc-ipv4-cidr-block": iface["vpc_cidr"],
                 "vpc-ipv4-cidr-blocks": "\n".join(iface["vpc_cidrs"]),
             }
+            # IPv6 leaves exist only when there is something to list: IMDS answers 404 for
+            # ipv6s on an ENI without IPv6 addresses, as it does for local-ipv4s on an IPv6-only
+            # one (reference/ec2.md §7).
+            for leaf_name, values in (("ipv6s", iface["ipv6s"]),
+                                      ("subnet-ipv6-cidr-blocks", iface["subnet_ipv6_cidrs"]),
+                                      ("vpc-ipv6-cidr-blocks", iface["vpc_ipv6_cidrs"])):
+                if values:
+                    leaves[leaf_name] = "\n".join(values)
             if hide_iid:
                 del leaves["interface-id"]
             if leaf == "":

@@ -9,7 +9,10 @@ Owns:
     `ConfigSpec`), its fake ifconfig (CARP state), its run dir, its IMDS emulator — and `Node.run`,
     which runs the real awsha binary against all of that;
   * `Cloud`: read-back of the EC2 state from moto (where is an address, where does a route point,
-    where is the EIP, tags), straight to moto so the fault proxy's counts only show the binary.
+    where is the EIP, tags), straight to moto so the fault proxy's counts only show the binary;
+  * the opt-in dual-stack world of issue 14 (`build_dual_stack`, `add_dual_stack`, the `dual`
+    fixture): an IPv6 CARP VIP wan@3, IPv6 routes and a route to a managed prefix list (see
+    "dual stack" below).
 
 The scenario (identical package rows on both nodes; see design.md §4):
     VPC 10.0.0.0/16; subnet wan 10.0.1.0/24, subnet lan 10.0.2.0/24 (both us-east-1a)
@@ -25,6 +28,7 @@ The scenario (identical package rows on both nodes; see design.md §4):
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -45,7 +49,7 @@ HARNESS = REPO / "tests" / "harness"
 if str(HARNESS) not in sys.path:
     sys.path.insert(0, str(HARNESS))
 
-from fake_ifconfig import Carp, FakeIfconfig, Iface, Inet, render_ifconfig  # noqa: E402
+from fake_ifconfig import Carp, FakeIfconfig, Iface, Inet, Inet6, render_ifconfig  # noqa: E402
 
 REGION = "us-east-1"
 AZ = "us-east-1a"
@@ -324,12 +328,24 @@ class Cloud:
         return sorted(out)
 
     def route_target(self, rtb: str, cidr: str) -> str | None:
-        """The ENI a route points at; None when the route is absent or not an ENI route."""
+        """The ENI a route points at; None when the route is absent or not an ENI route. `cidr` is
+        an IPv4 CIDR (DestinationCidrBlock), an IPv6 CIDR in any form (DestinationIpv6CidrBlock,
+        compared as networks) or a `pl-` id (DestinationPrefixListId, any case)."""
         table = self.ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
         for r in table.get("Routes", []):
-            if r.get("DestinationCidrBlock") == cidr:
+            if route_destination(r) == destination_key(cidr):
                 return r.get("NetworkInterfaceId")
         return None
+
+    def ipv6_holders(self, ip: str) -> list[str]:
+        """ENI ids that hold the IPv6 address `ip` (any textual form)."""
+        want = ipaddress.IPv6Address(ip)
+        out = []
+        for e in self.ec2.describe_network_interfaces()["NetworkInterfaces"]:
+            if any(ipaddress.IPv6Address(a["Ipv6Address"]) == want
+                   for a in e.get("Ipv6Addresses", [])):
+                out.append(e["NetworkInterfaceId"])
+        return sorted(out)
 
     def eip(self, allocation: str) -> tuple[str | None, str | None]:
         """(ENI id, private IP) the allocation is associated with."""
@@ -343,6 +359,161 @@ class Cloud:
 
     def delete_route(self, rtb: str, cidr: str) -> None:
         self.ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock=cidr)
+
+
+def destination_key(dest: str) -> tuple[str, str]:
+    """(field, canonical value) of a route destination as config.xml may write it."""
+    d = dest.strip()
+    if d.lower().startswith("pl-"):
+        return ("DestinationPrefixListId", d.lower())
+    if ":" in d:
+        return ("DestinationIpv6CidrBlock", str(ipaddress.IPv6Network(d, strict=False)))
+    return ("DestinationCidrBlock", d)
+
+
+def route_destination(route: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, canonical value) of a DescribeRouteTables route, as destination_key() gives it."""
+    for key in ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId"):
+        if route.get(key):
+            return destination_key(route[key])
+    return None
+
+
+# ---- dual stack (issue 14): opt-in, on top of the default scenario -------------------------------
+#
+# The default scenario stays IPv4-only, so no existing test changes behaviour (the dual-stack world
+# adds a CARP VIP, three routes and IMDS paths that every IPv4 test would otherwise meet). Tests
+# opt in with the `dual` fixture (conftest.py), which calls build_dual_stack() and add_dual_stack()
+# on both nodes:
+#     VPC gets an Amazon-provided /56 (random, as EC2 gives; P8 keeps it canonical); subnet wan
+#         gets <block>:…1::/64 (the /56's second /64), lan the third — like 10.0.1.0/24, 10.0.2.0/24
+#     every ENI gets ::11 (A) or ::12 (B) in its subnet's /64
+#     CARP wan@3 (vhid 3 on wan, uniqid 65de65ceb0449) VIP6 = <wan /64>::10, initially on B's wan
+#         ENI (no EIP: Elastic IPs are IPv4)
+#     rt1 (lan's table, beside 0.0.0.0/0):       ::/0                     → B's lan ENI
+#     rt2 (wan's table, beside 10.99.0.0/16):    2600:1f18:abcd:ef00::/56 → B's lan ENI
+#     rt3 (a third table, no subnet association): pl-… (customer-managed prefix list, IPv4
+#         entries 192.0.2.0/24 and 198.51.100.0/24: branch offices) → B's lan ENI
+#     config.xml (both nodes): VIP wan@3, an IP row for VIP6 (ips row 3) and three route rows for
+#         wan@3 (routes rows 3, 4, 5: rt1 ::/0, rt2 the /56, rt3 the pl- id), interface lan.
+#     CARP: vhid 3 with the same state and advskew as vhid 1 (A MASTER advskew 0, B BACKUP 100);
+#         ifconfig shows ena0's own IPv6 address and `inet6 <VIP6> prefixlen 64 vhid 3`.
+
+V6_DEFAULT_ROUTE = "::/0"
+V6_REMOTE_ROUTE = "2600:1f18:abcd:ef00::/56"
+WAN6_UNIQID = "65de65ceb0449"
+PREFIX_LIST_ENTRIES = ("192.0.2.0/24", "198.51.100.0/24")
+
+
+@dataclass
+class DualStack:
+    vpc_block: str                           # the VPC's Amazon-provided /56
+    subnet6: dict[str, str]                  # "wan"/"lan" → the subnet's /64
+    ipv6: dict[tuple[str, str], str]         # ("A", "wan") → that ENI's own address (::11/::12)
+    vip6: str                                # wan@3's VIP, RFC 5952 form
+    rt3: str                                 # the table with the prefix-list route
+    prefix_list: str                         # pl-… (17 hex digits, as EC2 makes them)
+
+    def destinations(self, scn: Scenario) -> dict[str, tuple[str, str]]:
+        """wan@3's routes: key → (route table, destination as EC2 writes it)."""
+        return {"rt1": (scn.rt1, V6_DEFAULT_ROUTE), "rt2": (scn.rt2, V6_REMOTE_ROUTE),
+                "rt3": (self.rt3, self.prefix_list)}
+
+
+def build_dual_stack(ec2: Any, scn: Scenario) -> DualStack:
+    """Give the default scenario's VPC its IPv6 half (see the comment above); straight to moto."""
+    assoc = ec2.associate_vpc_cidr_block(VpcId=scn.vpc, AmazonProvidedIpv6CidrBlock=True)[
+        "Ipv6CidrBlockAssociation"]
+    block = ipaddress.IPv6Network(assoc["Ipv6CidrBlock"])
+    halves = list(block.subnets(new_prefix=64))
+    subnet6 = {"wan": str(halves[1]), "lan": str(halves[2])}
+    for side, subnet in (("wan", scn.subnet_wan), ("lan", scn.subnet_lan)):
+        ec2.associate_subnet_cidr_block(SubnetId=subnet, Ipv6CidrBlock=subnet6[side])
+    ipv6: dict[tuple[str, str], str] = {}
+    for node, host in (("A", 0x11), ("B", 0x12)):
+        for side in ("wan", "lan"):
+            addr = str(ipaddress.IPv6Network(subnet6[side])[host])
+            ec2.assign_ipv6_addresses(NetworkInterfaceId=scn.eni[(node, side)],
+                                      Ipv6Addresses=[addr])
+            ipv6[(node, side)] = addr
+    vip6 = str(ipaddress.IPv6Network(subnet6["wan"])[0x10])
+    ec2.assign_ipv6_addresses(NetworkInterfaceId=scn.eni[("B", "wan")], Ipv6Addresses=[vip6])
+    pl = ec2.create_managed_prefix_list(
+        PrefixListName="branch-offices", AddressFamily="IPv4", MaxEntries=10,
+        Entries=[{"Cidr": c, "Description": "branch office"} for c in PREFIX_LIST_ENTRIES],
+    )["PrefixList"]["PrefixListId"]
+    rt3 = ec2.create_route_table(VpcId=scn.vpc)["RouteTable"]["RouteTableId"]
+    b_lan = scn.eni[("B", "lan")]
+    ec2.create_route(RouteTableId=scn.rt1, DestinationIpv6CidrBlock=V6_DEFAULT_ROUTE,
+                     NetworkInterfaceId=b_lan)
+    ec2.create_route(RouteTableId=scn.rt2, DestinationIpv6CidrBlock=V6_REMOTE_ROUTE,
+                     NetworkInterfaceId=b_lan)
+    ec2.create_route(RouteTableId=rt3, DestinationPrefixListId=pl, NetworkInterfaceId=b_lan)
+    return DualStack(vpc_block=str(block), subnet6=subnet6, ipv6=ipv6, vip6=vip6, rt3=rt3,
+                     prefix_list=pl)
+
+
+def loose_ipv6(text: str) -> str:
+    """The same IPv6 address or CIDR written the way no RFC 5952 writer would: upper case, every
+    group in full with its leading zeros (`2400:6500:01A2:8501:0000:0000:0000:0010`)."""
+    if "/" in text:
+        net = ipaddress.IPv6Network(text, strict=False)
+        return f"{net.network_address.exploded.upper()}/{net.prefixlen}"
+    return ipaddress.IPv6Address(text).exploded.upper()
+
+
+def wan3_rows(scn: Scenario, ds: DualStack, form: str = "canonical"
+              ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """wan@3's IP row and three route rows. form "loose": addresses and CIDRs in loose_ipv6()
+    form and the pl- id in upper case (valid: design.md §10.2 takes any case or form)."""
+    def t(v: str) -> str:
+        if form != "loose":
+            return v
+        return v.upper() if v.startswith("pl-") else loose_ipv6(v)
+
+    ips = [{"vhid": "wan@3", "interface": "wan", "ipaddr": t(ds.vip6), "xmlrpcsync": "on"}]
+    routes = [{"vhid": "wan@3", "routetable": rtb, "cidr": t(dest), "interface": "lan",
+               "xmlrpcsync": "on"} for rtb, dest in ds.destinations(scn).values()]
+    return ips, routes
+
+
+def add_dual_stack(node: Node, ds: DualStack, form: str = "canonical") -> None:
+    """Make `node` a dual-stack member: CARP VIP wan@3 in config.xml with its four rows (ips row 3,
+    routes rows 3–5), vhid 3 in the fake ifconfig (same state and advskew as vhid 1) with the ENIs'
+    IPv6 addresses."""
+    scn, peer = node.scn, node.peer
+    vip = dict(node.config.vips[0])
+    vip.update({"interface": "wan", "vhid": "3", "subnet": ds.vip6, "subnet_bits": "64",
+                "uniqid": WAN6_UNIQID, "descr": "WAN IPv6 CARP VIP",
+                "carp_peer": ds.ipv6[(peer, "wan")]})
+    node.config.vips.append(vip)
+    ips, routes = wan3_rows(scn, ds, form)
+    node.config.ips += ips
+    node.config.routes += routes
+    node.write_config()
+    c1 = node.carp[1]
+    # Unicast CARP to an IPv6 peer: ifconfig shows the IPv4 peer at its multicast default and the
+    # peer's address as peer6.
+    node.carp[3] = Carp(3, c1.state, c1.advbase, c1.advskew, peer="224.0.0.18",
+                        peer6=ds.ipv6[(peer, "wan")])
+    node.vhid_side[3] = "wan"
+    node.inet6 = {"wan": [Inet6(ds.ipv6[(node.name, "wan")], 64), Inet6(ds.vip6, 64, 3)],
+                  "lan": [Inet6(ds.ipv6[(node.name, "lan")], 64)]}
+    node.render_ifconfig()
+
+
+def wan3_where(cloud: Cloud, scn: Scenario, ds: DualStack) -> dict[str, Any]:
+    """Where wan@3's four resources point now: the VIP6's holders and its three routes."""
+    out: dict[str, Any] = {"ip": cloud.ipv6_holders(ds.vip6)}
+    for key, (rtb, dest) in ds.destinations(scn).items():
+        out[key] = cloud.route_target(rtb, dest)
+    return out
+
+
+def wan3_on(scn: Scenario, node: str) -> dict[str, Any]:
+    """What wan3_where shows when everything of wan@3 is on `node` ("A"/"B")."""
+    lan = scn.eni[(node, "lan")]
+    return {"ip": [scn.eni[(node, "wan")]], "rt1": lan, "rt2": lan, "rt3": lan}
 
 
 # ---- config.xml ---------------------------------------------------------------------------------
@@ -502,6 +673,10 @@ class Node:
             1: Carp(1, state, 1, skew, peer=scn.primary[(self.peer, "wan")]),
             2: Carp(2, state, 1, skew, peer=scn.primary[(self.peer, "lan")]),
         }
+        # Which ENI (pfSense interface key) each vhid's CARP lines are printed under, and the
+        # global IPv6 addresses per interface (empty unless add_dual_stack() was called).
+        self.vhid_side: dict[int, str] = {1: "wan", 2: "lan"}
+        self.inet6: dict[str, list[Inet6]] = {"wan": [], "lan": []}
         self.render_ifconfig()
 
     # -- node state ------------------------------------------------------------------------------
@@ -516,9 +691,10 @@ class Node:
 
     def render_ifconfig(self) -> None:
         def iface(dev: str, side: str, vip: str, vhid: int, index: int, descr: str) -> Iface:
+            carps = [c for v, c in sorted(self.carp.items()) if self.vhid_side.get(v) == side]
             return Iface(dev, self.scn.mac[(self.name, side)],
                          [Inet(self.scn.primary[(self.name, side)], 24), Inet(vip, 32, vhid)],
-                         [self.carp[vhid]] if vhid in self.carp else [], descr, index=index)
+                         carps, descr, index=index, inet6s=list(self.inet6[side]))
 
         self.ifconfig.write(render_ifconfig([
             iface("ena0", "wan", WAN_VIP, 1, 1, "WAN"),

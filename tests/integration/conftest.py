@@ -11,7 +11,8 @@ Owns the lifecycle of the harness servers:
     directory per node.
 
 Fixtures: `servers`, `ec2` (boto3 client straight to moto), `cloud` (state read-back), `proxy`,
-`scenario`, `node_a`, `node_b`. Server logs are kept in the session's temporary directory
+`scenario`, `node_a`, `node_b`, and the opt-in `dual` (issue 14: the scenario's IPv6 half and CARP
+VIP wan@3 on both nodes; awsha_scenario.py "dual stack"). Server logs are kept in the session's temporary directory
 (printed path on failure via the `servers` fixture's `logs` attribute).
 
 Run: .venv/bin/python -m pytest tests/integration -q   (AWSHA_BIN overrides the binary path)
@@ -30,7 +31,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from awsha_scenario import (  # noqa: E402
     ec2_client,
-    REGION, Cloud, Emulator, Node, Proxy, Scenario, build_scenario,
+    REGION, Cloud, DualStack, Emulator, Node, Proxy, Scenario, add_dual_stack, build_dual_stack,
+    build_scenario,
 )
 from procs import ServerProcess  # noqa: E402  (path set up by awsha_scenario)
 
@@ -133,3 +135,13 @@ def node_a(servers: Servers, scenario: Scenario, tmp_path: Path) -> Node:
 @pytest.fixture
 def node_b(servers: Servers, scenario: Scenario, tmp_path: Path) -> Node:
     return Node("B", tmp_path / "node-b", scenario, servers.imds("B"), servers.proxy.url)
+
+
+@pytest.fixture
+def dual(servers: Servers, ec2: Any, scenario: Scenario, node_a: Node, node_b: Node) -> DualStack:
+    """The dual-stack world on top of `scenario`, with wan@3 on both nodes (canonical rows)."""
+    ds = build_dual_stack(ec2, scenario)
+    for node in (node_a, node_b):
+        add_dual_stack(node, ds)
+    servers.proxy.reset()  # set-up went straight to moto; start the test with empty counts anyway
+    return ds

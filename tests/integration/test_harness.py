@@ -6,12 +6,14 @@ and its EC2-like settings (pagination, the 200-filter-value limit, token buckets
 CreateTags refusals, 400 RequestTimeout, InvalidRoute.NotFound, a propagated route beside the
 static one), the second pfSense pair of the same account,
 the IMDS emulator (token rules, live values, and a real SDK's IMDSv2 credential and region
-fetchers), and the fake ifconfig's format. If one of these fails, fix the harness before reading
+fetchers), and the fake ifconfig's format; and for issue 14 the dual-stack world (the `dual`
+fixture), moto's IPv6 patches P6–P9, the emulator's IPv6 paths and ifconfig's inet6 CARP lines. If one of these fails, fix the harness before reading
 anything into a failing awsha test.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 import time
@@ -27,8 +29,9 @@ import pytest
 from botocore.config import Config
 
 from awsha_scenario import (
-    DEFAULT_ROUTE, LAN_VIP, OTHER_ROUTE, REGION, WAN_VIP, Cloud, Node, Proxy, Scenario,
-    build_second_pair, parse_modified,
+    DEFAULT_ROUTE, LAN_VIP, OTHER_ROUTE, PREFIX_LIST_ENTRIES, REGION, V6_DEFAULT_ROUTE,
+    V6_REMOTE_ROUTE, WAN_VIP, Cloud, DualStack, Node, Proxy, Scenario, build_second_pair,
+    loose_ipv6, parse_modified, wan3_on, wan3_where,
 )
 
 
@@ -512,3 +515,234 @@ def test_imds_emulator_no_region_mode(scenario: Scenario, node_a: Node) -> None:
     assert _get(f"{base}/latest/meta-data/instance-id", h) == (200, scenario.instance["A"])
     node_a.imds.faults("ok")
     assert _get(f"{base}/latest/meta-data/placement/region", h) == (200, REGION)
+
+
+# ---- issue 14: dual stack ------------------------------------------------------------------------
+
+def _imds_headers(base: str) -> dict[str, str]:
+    req = urllib.request.Request(f"{base}/latest/api/token", method="PUT",
+                                 headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return {"X-aws-ec2-metadata-token": resp.read().decode()}
+
+
+def test_dual_stack_initial_state(dual: DualStack, scenario: Scenario, cloud: Cloud,
+                                  ec2: Any) -> None:
+    s, ds = scenario, dual
+    block = ipaddress.IPv6Network(ds.vpc_block)
+    assert block.prefixlen == 56 and str(block) == ds.vpc_block, "canonical /56 (P8)"
+    vpc = ec2.describe_vpcs(VpcIds=[s.vpc])["Vpcs"][0]
+    assert [(a["Ipv6CidrBlock"], a["Ipv6CidrBlockState"]["State"])
+            for a in vpc["Ipv6CidrBlockAssociationSet"]] == [(ds.vpc_block, "associated")]
+    subnets = {x["SubnetId"]: x for x in ec2.describe_subnets(
+        SubnetIds=[s.subnet_wan, s.subnet_lan])["Subnets"]}
+    for side, subnet in (("wan", s.subnet_wan), ("lan", s.subnet_lan)):
+        assoc = subnets[subnet]["Ipv6CidrBlockAssociationSet"]
+        assert [(a["Ipv6CidrBlock"], a["Ipv6CidrBlockState"]["State"]) for a in assoc] == [
+            (ds.subnet6[side], "associated")], "EC2's state shape (P8)"
+        assert ipaddress.IPv6Network(ds.subnet6[side]).subnet_of(block)
+    for (node, side), addr in ds.ipv6.items():
+        assert cloud.ipv6_holders(addr) == [s.eni[(node, side)]]
+        assert addr.endswith("::11" if node == "A" else "::12")
+    assert cloud.ipv6_holders(ds.vip6) == [s.eni[("B", "wan")]]
+    assert ds.vip6 == str(ipaddress.IPv6Network(ds.subnet6["wan"])[0x10])
+    assert wan3_where(cloud, s, ds) == wan3_on(s, "B")
+    # IPv4 untouched, and the IPv6 routes sit beside the IPv4 ones in the same tables.
+    assert cloud.ip_holders(WAN_VIP) == [s.eni[("B", "wan")]]
+    assert cloud.route_target(s.rt1, DEFAULT_ROUTE) == s.eni[("B", "lan")]
+    rt1 = ec2.describe_route_tables(RouteTableIds=[s.rt1])["RouteTables"][0]["Routes"]
+    assert [(r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock"),
+             r.get("GatewayId") or r.get("NetworkInterfaceId")) for r in rt1] == [
+        ("10.0.0.0/16", "local"), (DEFAULT_ROUTE, s.eni[("B", "lan")]),
+        (ds.vpc_block, "local"), (V6_DEFAULT_ROUTE, s.eni[("B", "lan")])]
+    rt3 = ec2.describe_route_tables(RouteTableIds=[ds.rt3])["RouteTables"][0]["Routes"]
+    assert [r for r in rt3 if "DestinationPrefixListId" in r] == [
+        {"DestinationPrefixListId": ds.prefix_list, "NetworkInterfaceId": s.eni[("B", "lan")],
+         "Origin": "CreateRoute", "State": "active"}]
+    assert re.fullmatch(r"pl-[0-9a-f]{17}", ds.prefix_list)
+    entries = ec2.get_managed_prefix_list_entries(PrefixListId=ds.prefix_list)["Entries"]
+    assert sorted(e["Cidr"] for e in entries) == sorted(PREFIX_LIST_ENTRIES)
+
+
+def test_moto_patch_ipv6_addresses_are_not_reassigned(dual: DualStack, scenario: Scenario,
+                                                      cloud: Cloud, proxy: Proxy) -> None:
+    s, ds, ec2 = scenario, dual, via(proxy.url)
+    a_wan, b_wan = s.eni[("A", "wan")], s.eni[("B", "wan")]
+    # P6: another ENI holds it → refused, in any textual form; nothing changes.
+    for form in (ds.vip6, loose_ipv6(ds.vip6)):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2.assign_ipv6_addresses(NetworkInterfaceId=a_wan, Ipv6Addresses=[form])
+        assert e.value.response["Error"] == {"Code": "InvalidIPAddress.InUse",
+                                             "Message": f"Address {ds.vip6} is in use."}
+    assert cloud.ipv6_holders(ds.vip6) == [b_wan]
+    # All or nothing: a free address beside a held one is not assigned either.
+    free = str(ipaddress.IPv6Network(ds.subnet6["wan"])[0x20])
+    with pytest.raises(botocore.exceptions.ClientError):
+        ec2.assign_ipv6_addresses(NetworkInterfaceId=a_wan, Ipv6Addresses=[free, ds.vip6])
+    assert cloud.ipv6_holders(free) == []
+    # Outside the ENI's subnet /64 (the lan /64, and a non-VPC address).
+    for other in (str(ipaddress.IPv6Network(ds.subnet6["lan"])[0x10]), "2001:db8::10"):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2.assign_ipv6_addresses(NetworkInterfaceId=a_wan, Ipv6Addresses=[other])
+        assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+    # Unassign from an ENI that does not hold it → refused (not silently ignored).
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.unassign_ipv6_addresses(NetworkInterfaceId=a_wan, Ipv6Addresses=[ds.vip6])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert a_wan in e.value.response["Error"]["Message"]
+    # P7: the ENI filter finds the holder (RFC 5952 text).
+    found = ec2.describe_network_interfaces(
+        Filters=[{"Name": "ipv6-addresses.ipv6-address", "Values": [ds.vip6]}])
+    assert [n["NetworkInterfaceId"] for n in found["NetworkInterfaces"]] == [b_wan]
+    # The move EC2 allows: unassign at the holder (any form), then assign here.
+    out = ec2.unassign_ipv6_addresses(NetworkInterfaceId=b_wan,
+                                      Ipv6Addresses=[loose_ipv6(ds.vip6)])
+    assert out["UnassignedIpv6Addresses"] == [ds.vip6]
+    assert cloud.ipv6_holders(ds.vip6) == []
+    out = ec2.assign_ipv6_addresses(NetworkInterfaceId=a_wan, Ipv6Addresses=[ds.vip6])
+    assert out["AssignedIpv6Addresses"] == [ds.vip6], "only what this request added"
+    assert cloud.ipv6_holders(ds.vip6) == [a_wan]
+    again = ec2.assign_ipv6_addresses(NetworkInterfaceId=a_wan, Ipv6Addresses=[ds.vip6])
+    assert again["AssignedIpv6Addresses"] == [] and cloud.ipv6_holders(ds.vip6) == [a_wan]
+    eni = ec2.describe_network_interfaces(NetworkInterfaceIds=[a_wan])["NetworkInterfaces"][0]
+    assert eni["Ipv6Addresses"] == [{"Ipv6Address": ds.ipv6[("A", "wan")], "IsPrimaryIpv6": False},
+                                    {"Ipv6Address": ds.vip6, "IsPrimaryIpv6": False}]
+    found = ec2.describe_network_interfaces(
+        Filters=[{"Name": "ipv6-addresses.ipv6-address", "Values": [ds.vip6]}])
+    assert [n["NetworkInterfaceId"] for n in found["NetworkInterfaces"]] == [a_wan]
+
+
+def test_moto_patch_ipv6_and_prefix_list_routes(dual: DualStack, scenario: Scenario,
+                                                cloud: Cloud, proxy: Proxy, ec2: Any) -> None:
+    s, ds, c = scenario, dual, via(proxy.url)
+    a_lan, b_lan = s.eni[("A", "lan")], s.eni[("B", "lan")]
+    # P9: ReplaceRoute finds the route whatever the textual form (moto keyed by the text).
+    c.replace_route(RouteTableId=s.rt2, DestinationIpv6CidrBlock=loose_ipv6(V6_REMOTE_ROUTE),
+                    NetworkInterfaceId=a_lan)
+    assert cloud.route_target(s.rt2, V6_REMOTE_ROUTE) == a_lan
+    routes = ec2.describe_route_tables(RouteTableIds=[s.rt2])["RouteTables"][0]["Routes"]
+    assert [r["DestinationIpv6CidrBlock"] for r in routes if "DestinationIpv6CidrBlock" in r
+            and "NetworkInterfaceId" in r] == [V6_REMOTE_ROUTE], "replaced, not added"
+    c.replace_route(RouteTableId=ds.rt3, DestinationPrefixListId=ds.prefix_list,
+                    NetworkInterfaceId=a_lan)
+    assert cloud.route_target(ds.rt3, ds.prefix_list) == a_lan
+    # DryRun (P5) for IPv6 destinations too.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.replace_route(RouteTableId=s.rt1, DestinationIpv6CidrBlock=V6_DEFAULT_ROUTE,
+                        NetworkInterfaceId=a_lan, DryRun=True)
+    assert e.value.response["Error"]["Code"] == "DryRunOperation"
+    assert cloud.route_target(s.rt1, V6_DEFAULT_ROUTE) == b_lan
+    # CreateRoute on an existing destination (any form) → RouteAlreadyExists.
+    for kw in ({"DestinationIpv6CidrBlock": "0:0:0:0:0:0:0:0/0"},
+               {"DestinationPrefixListId": ds.prefix_list}):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            c.create_route(RouteTableId=s.rt1 if "DestinationIpv6CidrBlock" in kw else ds.rt3,
+                           NetworkInterfaceId=a_lan, **kw)
+        assert e.value.response["Error"]["Code"] == "RouteAlreadyExists"
+    # Missing → ReplaceRoute answers "Use CreateRoute"; CreateRoute to a prefix list via an ENI
+    # keeps its destination.
+    ec2.delete_route(RouteTableId=ds.rt3, DestinationPrefixListId=ds.prefix_list)
+    ec2.delete_route(RouteTableId=s.rt1, DestinationIpv6CidrBlock=V6_DEFAULT_ROUTE)
+    assert cloud.route_target(ds.rt3, ds.prefix_list) is None
+    for rtb, kw in ((ds.rt3, {"DestinationPrefixListId": ds.prefix_list}),
+                    (s.rt1, {"DestinationIpv6CidrBlock": V6_DEFAULT_ROUTE})):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            c.replace_route(RouteTableId=rtb, NetworkInterfaceId=a_lan, **kw)
+        assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+        assert "Use CreateRoute" in e.value.response["Error"]["Message"]
+        c.create_route(RouteTableId=rtb, NetworkInterfaceId=a_lan, **kw)
+    assert cloud.route_target(ds.rt3, ds.prefix_list) == a_lan
+    assert cloud.route_target(s.rt1, V6_DEFAULT_ROUTE) == a_lan
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        c.create_route(RouteTableId=ds.rt3, DestinationPrefixListId="pl-0123456789abcdef0",
+                       NetworkInterfaceId=a_lan)
+    assert e.value.response["Error"]["Code"] == "InvalidPrefixListId.NotFound"
+    # The documented route filters (moto: HTTP 500 before P9).
+    got = c.describe_route_tables(Filters=[{"Name": "route.destination-ipv6-cidr-block",
+                                            "Values": [V6_DEFAULT_ROUTE]}])["RouteTables"]
+    assert [t["RouteTableId"] for t in got] == [s.rt1]
+    got = c.describe_route_tables(Filters=[{"Name": "route.destination-prefix-list-id",
+                                            "Values": [ds.prefix_list]}])["RouteTables"]
+    assert [t["RouteTableId"] for t in got] == [ds.rt3]
+
+
+def test_imds_emulator_serves_ipv6_paths(dual: DualStack, scenario: Scenario, node_a: Node,
+                                         ec2: Any) -> None:
+    s, ds, base = scenario, dual, node_a.imds.url
+    h = _imds_headers(base)
+    macs = f"{base}/latest/meta-data/network/interfaces/macs"
+    wan, lan = f"{macs}/{s.mac[('A', 'wan')]}", f"{macs}/{s.mac[('A', 'lan')]}"
+    assert _get(f"{wan}/ipv6s", h) == (200, ds.ipv6[("A", "wan")])
+    assert _get(f"{wan}/subnet-ipv6-cidr-blocks", h) == (200, ds.subnet6["wan"])
+    assert _get(f"{lan}/subnet-ipv6-cidr-blocks", h) == (200, ds.subnet6["lan"])
+    assert _get(f"{wan}/vpc-ipv6-cidr-blocks", h) == (200, ds.vpc_block)
+    listing = _get(f"{wan}/", h)[1].split()
+    assert {"ipv6s", "subnet-ipv6-cidr-blocks", "local-ipv4s"} <= set(listing)
+    # Live: the VIP6 moved to A shows at once, one address a line, EC2's order.
+    ec2.unassign_ipv6_addresses(NetworkInterfaceId=s.eni[("B", "wan")], Ipv6Addresses=[ds.vip6])
+    ec2.assign_ipv6_addresses(NetworkInterfaceId=s.eni[("A", "wan")], Ipv6Addresses=[ds.vip6])
+    assert _get(f"{wan}/ipv6s", h) == (200, f"{ds.ipv6[('A', 'wan')]}\n{ds.vip6}")
+    # The IPv4 paths are as before.
+    assert _get(f"{wan}/local-ipv4s", h) == (200, "10.0.1.11")
+    assert _get(f"{wan}/subnet-ipv4-cidr-block", h) == (200, "10.0.1.0/24")
+
+
+def test_imds_emulator_ipv6_paths_absent_without_ipv6(scenario: Scenario, node_a: Node) -> None:
+    base = node_a.imds.url
+    h = _imds_headers(base)
+    wan = f"{base}/latest/meta-data/network/interfaces/macs/{scenario.mac[('A', 'wan')]}"
+    for leaf in ("ipv6s", "subnet-ipv6-cidr-blocks", "vpc-ipv6-cidr-blocks"):
+        assert _get(f"{wan}/{leaf}", h)[0] == 404, leaf
+    assert "ipv6s" not in _get(f"{wan}/", h)[1].split()
+
+
+def test_fake_ifconfig_inet6_carp_vip(dual: DualStack, node_a: Node, node_b: Node) -> None:
+    ds = dual
+    out = subprocess.run([str(node_a.ifconfig.path), "-a"], capture_output=True, text=True,
+                         timeout=10, check=True).stdout
+    ena0 = out.split("ena1:")[0]
+    # FreeBSD 14 af_inet6.c: "\tinet6 %s prefixlen %d" then print_vhid() " vhid %d".
+    assert f"\tinet6 {ds.vip6} prefixlen 64 vhid 3\n" in ena0
+    assert f"\tinet6 {ds.ipv6[('A', 'wan')]} prefixlen 64\n" in ena0
+    assert re.search(r"^\tinet6 fe80::[0-9a-f:]+%ena0 prefixlen 64 scopeid 0x1$", ena0, re.M)
+    lines = ena0.splitlines()
+    assert [ln for ln in lines if ln.startswith("\tinet6")][0].startswith("\tinet6 fe80::"), \
+        "link-local first"
+    carp = re.compile(r"^\s*carp: (INIT|BACKUP|MASTER) vhid (\d+) advbase (\d+) advskew (\d+)$",
+                      re.M)
+    assert carp.findall(out) == [("MASTER", "1", "1", "0"), ("MASTER", "3", "1", "0"),
+                                 ("MASTER", "2", "1", "0")]
+    assert f"\t      peer 224.0.0.18 peer6 {ds.ipv6[('B', 'wan')]}\n" in ena0
+    assert "\tinet 10.0.1.10 netmask 0xffffffff broadcast 10.0.1.10 vhid 1\n" in ena0
+    assert "vhid 3" not in out.split("ena1:")[1], "vhid 3 lives on ena0 only"
+    node_a.set_carp(3, state="BACKUP", advskew=254)
+    assert carp.findall(node_a.ifconfig.read())[1] == ("BACKUP", "3", "1", "254")
+    assert carp.findall(node_b.ifconfig.read()) == [
+        ("BACKUP", "1", "1", "100"), ("BACKUP", "3", "1", "100"), ("BACKUP", "2", "1", "100")]
+
+
+
+def test_proxy_route_settings_for_ipv6_and_prefix_lists(dual: DualStack, scenario: Scenario,
+                                                        proxy: Proxy, ec2: Any) -> None:
+    s, ds, c = scenario, dual, via(proxy.url)
+    lan_a = s.eni[("A", "lan")]
+    # replace_route_missing names the destination field the request carried.
+    ec2.delete_route(RouteTableId=ds.rt3, DestinationPrefixListId=ds.prefix_list)
+    proxy.configure(replace_route_missing="InvalidRoute.NotFound")
+    for kw, text in (({"RouteTableId": s.rt1, "DestinationIpv6CidrBlock": "2001:db8::/32"},
+                      "destination-ipv6-cidr-block 2001:db8::/32"),
+                     ({"RouteTableId": ds.rt3, "DestinationPrefixListId": ds.prefix_list},
+                      f"destination-prefix-list-id {ds.prefix_list}")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            c.replace_route(NetworkInterfaceId=lan_a, **kw)
+        assert e.value.response["Error"]["Code"] == "InvalidRoute.NotFound"
+        assert text in e.value.response["Error"]["Message"], e.value.response["Error"]
+    # A propagated IPv6 route is listed in destinationIpv6CidrBlock, after the static one.
+    proxy.configure(replace_route_missing=None, propagated_routes=[
+        {"route_table": s.rt1, "cidr": V6_DEFAULT_ROUTE, "gateway": "vgw-0123456789abcdef0"}])
+    routes = c.describe_route_tables(RouteTableIds=[s.rt1])["RouteTables"][0]["Routes"]
+    v6 = [(r.get("Origin"), r.get("NetworkInterfaceId"), r.get("GatewayId")) for r in routes
+          if r.get("DestinationIpv6CidrBlock") == V6_DEFAULT_ROUTE]
+    assert v6 == [("CreateRoute", s.eni[("B", "lan")], None),
+                  ("EnableVgwRoutePropagation", None, "vgw-0123456789abcdef0")]
+    assert not any(r.get("DestinationCidrBlock") == V6_DEFAULT_ROUTE for r in routes)

@@ -5,18 +5,18 @@
 
 use std::path::Path;
 
-use awsha_fuzz::{config, vhid};
+use awsha_fuzz::pfsense::{model, validate, vhid, xml};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = config::decode_entities(text);
-    let Ok(cfg) = config::PfConfig::parse(Path::new("/conf/config.xml"), text) else {
+    let _ = xml::decode_entities(text);
+    let Ok(cfg) = model::PfConfig::parse(Path::new("/conf/config.xml"), text) else {
         return;
     };
-    let validated = config::validate(&cfg);
+    let validated = validate::validate(&cfg);
     for p in validated.problems() {
         let _ = p.to_string();
     }

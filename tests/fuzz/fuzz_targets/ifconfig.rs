@@ -2,7 +2,7 @@
 //! every lookup the commands make. Must never panic.
 #![no_main]
 
-use awsha_fuzz::host;
+use awsha_fuzz::pfsense::ifconfig as host;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

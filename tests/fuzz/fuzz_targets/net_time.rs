@@ -3,7 +3,7 @@
 //! files. Must never panic, and what parses must print back to itself.
 #![no_main]
 
-use awsha_fuzz::{config, net, timefmt};
+use awsha_fuzz::base::{ids, net, text, time as timefmt};
 use libfuzzer_sys::fuzz_target;
 
 /// 0000-01-01 to 9999-12-31: the years the 4-digit format can print.
@@ -24,12 +24,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = net::parse_ipv4(a);
     for prefix in ["rtb-", "eipalloc-", "eni-", "i-"] {
-        if let Ok(id) = config::check_id(a, prefix, "an id") {
+        if let Ok(id) = ids::check_id(a, prefix, "an id") {
             assert!(id.starts_with(prefix));
         }
     }
-    let _ = config::check_region(a);
-    let _ = config::shorten(&text);
+    let _ = ids::check_region(a);
+    let _ = text::shorten(&text);
 
     if let Some(ms) = timefmt::parse_rfc3339(&text) {
         if PRINTABLE.contains(&ms) {

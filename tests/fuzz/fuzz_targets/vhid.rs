@@ -6,12 +6,14 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use awsha_fuzz::{SAMPLE_CONFIG, config, vhid};
+use awsha_fuzz::SAMPLE_CONFIG;
+use awsha_fuzz::base::text;
+use awsha_fuzz::pfsense::{model, vhid};
 use libfuzzer_sys::fuzz_target;
 
-fn sample() -> &'static config::PfConfig {
-    static CFG: OnceLock<config::PfConfig> = OnceLock::new();
-    CFG.get_or_init(|| config::PfConfig::parse(Path::new("sample.xml"), SAMPLE_CONFIG).expect("sample parses"))
+fn sample() -> &'static model::PfConfig {
+    static CFG: OnceLock<model::PfConfig> = OnceLock::new();
+    CFG.get_or_init(|| model::PfConfig::parse(Path::new("sample.xml"), SAMPLE_CONFIG).expect("sample parses"))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -22,5 +24,5 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert!(!e.is_empty()),
     }
     let _ = vhid::file_stem(&text);
-    let _ = config::shorten(&text);
+    let _ = text::shorten(&text);
 });
