@@ -169,6 +169,7 @@ final class PackageLayoutTest extends ShimTestCase {
 			$this->assertSame('awsha_gui_after_head();', trim((string)self::page($file)->custom_php_after_head_command), $file);
 		}
 		$this->assertSame('awsha_gui_after_form();', trim((string)self::page('awsha_eips.xml')->custom_php_after_form_command));
+		$this->assertSame('awsha_gui_after_form();', trim((string)self::page('awsha_ips.xml')->custom_php_after_form_command), 'the address suggestions (issue 14)');
 	}
 
 	public function testTabsPointAtThePagesAndEachPageMarksItselfActive(): void {
