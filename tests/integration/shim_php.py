@@ -62,6 +62,21 @@ class Shim:
             **(env or {}),
         })
 
+    def use_config(self) -> None:
+        """pfSense's PHP sees the node's config.xml (as `php_config`), through the stubs."""
+        cfg = self.node.dir / "php-config.json"
+        cfg.write_text(json.dumps(php_config(self.node)))
+        self.env["AWSHA_STUB_CONFIG"] = str(cfg)
+
+    def php_json(self, code: str, timeout: float = 60) -> Any:
+        """Runs `code` (php_code) and decodes what it echoed as JSON."""
+        p = self.php_code(code, timeout)
+        assert p.returncode == 0, describe(p)
+        try:
+            return json.loads(p.stdout)
+        except ValueError:
+            pytest.fail(f"the PHP code printed no JSON\n{describe(p)}")
+
     def php_code(self, code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """PHP `code` after the includes a pfSense page or rc.carpmaster has (config, util, the
         package's awsha.inc)."""
@@ -105,6 +120,21 @@ class Shim:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+def php_config(node: Node) -> dict[str, Any]:
+    """config.xml as pfSense's PHP holds it ($config): what the stubs' config_get_path() reads."""
+    c = node.config
+    return {
+        "interfaces": c.interfaces,
+        "virtualip": {"vip": c.vips},
+        "installedpackages": {
+            "awsha": {"config": [c.settings]},
+            "awshaips": {"config": c.ips},
+            "awsharoutes": {"config": c.routes},
+            "awshaeips": {"config": c.eips},
+        },
+    }
 
 
 def describe(p: subprocess.CompletedProcess[str]) -> str:

@@ -27,25 +27,10 @@ import subprocess
 from pathlib import Path
 
 from awsha_scenario import LAN_VIP, Cloud, Node, Proxy, Scenario, awsha_bin
-from shim_php import REPO, Shim, describe
+from shim_php import REPO, Shim, php_config
 
 HOSTILE_IFACE = '<script>alert("wan")</script>'
 HOSTILE_VIP = "\"><script>alert('vip')</script>"
-
-
-def php_config(node: Node) -> dict:
-    """config.xml as pfSense's PHP holds it ($config): what the stubs' config_get_path() reads."""
-    c = node.config
-    return {
-        "interfaces": c.interfaces,
-        "virtualip": {"vip": c.vips},
-        "installedpackages": {
-            "awsha": {"config": [c.settings]},
-            "awshaips": {"config": c.ips},
-            "awsharoutes": {"config": c.routes},
-            "awshaeips": {"config": c.eips},
-        },
-    }
 
 
 def hostile(node: Node) -> None:
