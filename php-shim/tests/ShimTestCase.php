@@ -195,6 +195,31 @@ abstract class ShimTestCase extends TestCase {
 		return array($rc, $out, $err, self::readStubLog($stubLog));
 	}
 
+	/*
+	 * Runs a page or widget of the package (relative to /usr/local/www) for
+	 * one request, as php-fpm would (fixtures/run-page.php), with this
+	 * test's config and fake binary: [rc, output, stderr, headers, stub calls].
+	 */
+	protected function runPage(string $page, array $request = array(), array $env = array()): array {
+		$headers = "{$this->tmp}/page-headers";
+		$stubLog = "{$this->tmp}/page-stubs.log";
+		$config = "{$this->tmp}/page-config.json";
+		@unlink($headers);
+		@unlink($stubLog);
+		file_put_contents($config, json_encode($GLOBALS['config']));
+		$environment = array_merge(getenv(), array('AWSHA_PAGE_REQUEST' => json_encode($request), 'AWSHA_PAGE_HEADERS' => $headers,
+		    'AWSHA_STUB_CONFIG' => $config, 'AWSHA_STUB_LOG' => $stubLog), $env);
+		$proc = proc_open(array(PHP_BINARY, '-d', 'disable_functions=openlog,syslog,closelog,header', AWSHA_PAGE_RUNNER, AWSHA_WWW_DIR . "/{$page}"),
+		    array(0 => array('file', '/dev/null', 'r'), 1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp, $environment);
+		$out = stream_get_contents($pipes[1]);
+		$err = stream_get_contents($pipes[2]);
+		fclose($pipes[1]);
+		fclose($pipes[2]);
+		$rc = proc_close($proc);
+		$sent = is_file($headers) ? explode("\n", trim(file_get_contents($headers))) : array();
+		return array($rc, $out, $err, $sent, self::readStubLog($stubLog));
+	}
+
 	protected static function readStubLog(string $file): array {
 		if (!is_file($file)) {
 			return array();

@@ -25,6 +25,8 @@ define('AWSHA_STUB_DIR', __DIR__ . '/stubs');
 define('AWSHA_FAKE_BIN', __DIR__ . '/fixtures/fake-awsha');
 define('AWSHA_FAKE_MINICRON', __DIR__ . '/fixtures/fake-minicron');
 define('AWSHA_WRAPPER', AWSHA_SHIM_ROOT . '/files/usr/local/sbin/awsha-run');
+define('AWSHA_WWW_DIR', AWSHA_SHIM_ROOT . '/files/usr/local/www');
+define('AWSHA_PAGE_RUNNER', __DIR__ . '/fixtures/run-page.php');
 
 /* The stubs first; PHP's own path after them (PHPUnit's autoloader lives there). */
 $include_path = implode(PATH_SEPARATOR, array('.', AWSHA_STUB_DIR, AWSHA_PKG_DIR, get_include_path()));
@@ -72,4 +74,5 @@ require_once('service-utils.inc');
 require_once('xmlrpc_client.inc');
 require_once(AWSHA_STUB_DIR . '/_pfsense.php');
 require_once('awsha.inc');
+require_once('awsha_status.inc');
 require_once(__DIR__ . '/ShimTestCase.php');

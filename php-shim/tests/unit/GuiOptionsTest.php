@@ -198,11 +198,89 @@ final class GuiOptionsTest extends ShimTestCase {
 		$this->assertStringNotContainsString('</script><', substr($script, 0, -9), 'data cannot close the script');
 	}
 
-	public function testTheScriptIsOnlyOnTheElasticIpPage(): void {
+	public function testTheEipScriptIsOnlyOnTheElasticIpPage(): void {
 		$this->withInterfaces();
-		$this->editing('awsha_ips.xml', 0);
+		foreach (array('awsha_ips.xml', 'awsha_routes.xml', 'awsha.xml') as $page) {
+			$this->editing($page, 0);
+			ob_start();
+			awsha_gui_after_form();
+			$this->assertStringNotContainsString('#privateip', ob_get_clean(), $page);
+		}
+		$this->editing('awsha_routes.xml', 0);
 		ob_start();
 		awsha_gui_after_form();
 		$this->assertSame('', ob_get_clean());
+	}
+
+	/* ---------------- issue 14 point 5: dual stack ---------------- */
+
+	/* An IPv6 CARP VIP on wan (vhid 5) and an IPv6 IP alias on wan@1; the ENIs carry IPv6 addresses. */
+	private function dualStack(): void {
+		$GLOBALS['config']['virtualip']['vip'][] = array('mode' => 'carp', 'interface' => 'wan', 'vhid' => '5', 'advskew' => '0', 'advbase' => '1',
+		    'uniqid' => '65de65ceb0455', 'descr' => 'WAN IPv6 VIP', 'type' => 'single', 'subnet_bits' => '64', 'subnet' => '2600:1F18:0ABC:4D01:0000::10');
+		$GLOBALS['config']['virtualip']['vip'][] = array('mode' => 'ipalias', 'interface' => '_vip65de65ceb0447', 'uniqid' => '65de65ceb0456',
+		    'descr' => 'v6 alias', 'type' => 'single', 'subnet_bits' => '64', 'subnet' => '2600:1f18:abc:4d01::20');
+		$report = self::interfacesReport();
+		$report['interfaces'][0]['ipv6s'] = array('2600:1f18:abc:4d01::11');
+		$report['interfaces'][0]['subnet_ipv6_cidrs'] = array('2600:1f18:abc:4d01::/64');
+		$report['interfaces'][1]['ipv6s'] = array('2600:1f18:abc:4d02::11');
+		$report['interfaces'][1]['subnet_ipv6_cidrs'] = array('2600:1f18:abc:4d02::/64');
+		$this->scenario(array('interfaces' => array('stdout' => $report)));
+	}
+
+	public function testIpv6CarpVipsAreOfferedAsVhids(): void {
+		$this->dualStack();
+		$this->assertSame(array(
+		    array('name' => 'wan@1 - 10.0.1.10 (WAN VIP)', 'value' => 'wan@1'),
+		    array('name' => 'lan@2 - 10.0.2.10 (LAN VIP)', 'value' => 'lan@2'),
+		    array('name' => 'wan@5 - 2600:1F18:0ABC:4D01:0000::10 (WAN IPv6 VIP)', 'value' => 'wan@5'),
+		), awsha_vhid_options());
+	}
+
+	public function testTheIpsTabSuggestsVipsOfBothFamiliesTheirAliasesAndTheEnisAddresses(): void {
+		$this->dualStack();
+		$this->assertSame(array(
+		    'wan' => array(
+		        '10.0.1.10' => '10.0.1.10 (CARP VIP wan@1)',
+		        '2600:1f18:abc:4d01::10' => '2600:1f18:abc:4d01::10 (CARP VIP wan@5)',
+		        '10.0.1.20' => '10.0.1.20 (IP alias on wan@1)',
+		        '2600:1f18:abc:4d01::20' => '2600:1f18:abc:4d01::20 (IP alias on wan@1)',
+		        '10.0.1.11' => '10.0.1.11 (WAN ENI)',
+		        '2600:1f18:abc:4d01::11' => '2600:1f18:abc:4d01::11 (WAN ENI)',
+		    ),
+		    'lan' => array(
+		        '10.0.2.10' => '10.0.2.10 (CARP VIP lan@2)',
+		        '10.0.2.11' => '10.0.2.11 (LAN ENI)',
+		        '2600:1f18:abc:4d02::11' => '2600:1f18:abc:4d02::11 (LAN ENI)',
+		    ),
+		), awsha_ip_choices(), 'addresses in RFC 5952 form, as they are stored');
+
+		$this->editing('awsha_ips.xml', 0);
+		ob_start();
+		awsha_gui_after_form();
+		$script = ob_get_clean();
+		$this->assertStringStartsWith('<datalist id="awsha_ipaddr_choices"></datalist>', $script);
+		$this->assertStringContainsString("$('#ipaddr').attr('list', 'awsha_ipaddr_choices');", $script, 'a suggestion list: the field stays free text');
+		$this->assertStringContainsString("$('#interface').on('change', awsha_fill);", $script);
+		preg_match('#var awsha_addresses = (\{.*?\});#', $script, $m);
+		$this->assertSame(awsha_ip_choices(), json_decode($m[1], true));
+		$this->assertCount(1, $this->fakeRuns(), 'one awsha interfaces per page');
+	}
+
+	public function testElasticIpChoicesStayIpv4(): void {
+		$this->dualStack();
+		$GLOBALS['config']['installedpackages']['awshaips']['config'] = array(
+		    array('vhid' => 'wan@5', 'interface' => 'wan', 'ipaddr' => '2600:1f18:abc:4d01::10', 'xmlrpcsync' => 'on'),
+		    array('vhid' => 'wan@1', 'interface' => 'wan', 'ipaddr' => '10.0.1.30', 'xmlrpcsync' => 'on'));
+		$this->assertSame(array(
+		    'wan' => array('10.0.1.11' => '10.0.1.11 (WAN ENI)', '10.0.1.10' => '10.0.1.10 (WAN ENI)', '10.0.1.30' => '10.0.1.30 (IPs tab, wan@1)'),
+		    'lan' => array('10.0.2.11' => '10.0.2.11 (LAN ENI)'),
+		), awsha_privateip_choices(), 'neither the ENIs\' IPv6 addresses nor the IPs tab\'s');
+		$this->editing('awsha_eips.xml', 0);
+		$_GET['id'] = $_REQUEST['id'] = null;
+		[$options] = self::pkgEditSelect('awsha_privateip_options()', '');
+		foreach (array_keys($options) as $value) {
+			$this->assertNotSame(6, awsha_ip_family((string)$value), "offered: {$value}");
+		}
 	}
 }

@@ -102,6 +102,29 @@ final class PackageLayoutTest extends ShimTestCase {
 		$this->assertStringContainsString('WebCfg - System: AWS High Availability', $priv);
 	}
 
+	/* Issue 15 point 3: Status > AWS High Availability, its privilege, the dashboard widget. */
+	public function testTheStatusPageHasAStatusMenuEntryAPrivilegeAndAWidget(): void {
+		$menus = array();
+		foreach (self::page('awsha.xml')->menu as $menu) {
+			$menus[] = array((string)$menu->name, (string)$menu->section, (string)$menu->url);
+		}
+		$this->assertSame(array(array('AWS High Availability', 'System', '/pkg.php?xml=awsha_ips.xml'),
+		    array('AWS High Availability', 'Status', '/status_awsha.php')), $menus);
+		$this->assertFileExists(AWSHA_WWW_DIR . '/status_awsha.php');
+
+		global $priv_list;
+		$priv_list = array();
+		include(AWSHA_SHIM_ROOT . '/files/etc/inc/priv/awsha.priv.inc');
+		$this->assertSame(array('status_awsha.php*'), $priv_list['page-status-awsha']['match']);
+		$this->assertSame('WebCfg - Status: AWS High Availability', $priv_list['page-status-awsha']['name']);
+		$this->assertNotContains('status_awsha.php*', $priv_list['page-system-awsha']['match'], 'a privilege of its own');
+
+		/* index.php: widgets/widgets/<basename>.widget.php, title in $<basename>_title from any widgets/include/*.inc. */
+		$this->assertFileExists(AWSHA_WWW_DIR . '/widgets/widgets/awsha.widget.php');
+		include(AWSHA_WWW_DIR . '/widgets/include/widget-awsha.inc');
+		$this->assertSame(array('AWS High Availability', 'status_awsha.php'), array($awsha_title, $awsha_title_link));
+	}
+
 	public function testTabsAreIpsRoutesElasticIpsThenSettings(): void {
 		foreach (array_keys(self::PAGES) as $file) {
 			$texts = array();
@@ -146,6 +169,7 @@ final class PackageLayoutTest extends ShimTestCase {
 			$this->assertSame('awsha_gui_after_head();', trim((string)self::page($file)->custom_php_after_head_command), $file);
 		}
 		$this->assertSame('awsha_gui_after_form();', trim((string)self::page('awsha_eips.xml')->custom_php_after_form_command));
+		$this->assertSame('awsha_gui_after_form();', trim((string)self::page('awsha_ips.xml')->custom_php_after_form_command), 'the address suggestions (issue 14)');
 	}
 
 	public function testTabsPointAtThePagesAndEachPageMarksItselfActive(): void {

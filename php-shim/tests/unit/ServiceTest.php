@@ -100,6 +100,24 @@ final class ServiceTest extends ShimTestCase {
 		$this->assertCount(1, $this->stubCalls('mwexec'));
 	}
 
+	/* minicron's first run waits 60 s: a node that boots as MASTER must act at once (issue 15 point 1). */
+	public function testStartingTheJobStartsOneReconcileAtOnceInTheBackground(): void {
+		awsha_stub_rc_start_packages();
+		$this->settle();
+		$bg = $this->stubCalls('mwexec_bg');
+		$this->assertCount(1, $bg, 'one reconcile when the job starts');
+		$this->assertSame(array(AWSHA_PHP, AWSHA_RUN, 'reconcile'), $this->shellWords($bg[0][0]), 'through the wrapper: notices, logging');
+		awsha_resync();
+		start_service('awsha');
+		$this->assertCount(1, $this->stubCalls('mwexec_bg'), 'a job that already runs starts none');
+		$this->setEnable('');
+		awsha_resync();
+		$this->assertCount(1, $this->stubCalls('mwexec_bg'), 'nor does stopping it');
+		$this->setEnable('on');
+		awsha_resync();
+		$this->assertCount(2, $this->stubCalls('mwexec_bg'), 'switched on again: it acts at once');
+	}
+
 	public function testStartsWhenThereAreNoSettingsOrEnableIsAbsentOrOn(): void {
 		foreach (array('none', null, 'on', 'ON') as $enable) {
 			if ($enable === 'none') {

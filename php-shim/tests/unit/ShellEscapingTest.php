@@ -37,14 +37,16 @@ final class ShellEscapingTest extends ShimTestCase {
 		$report = self::interfacesReport();
 		$report['interfaces'][0]['interface'] = $value;
 		$this->scenario(array('interfaces' => array('stdout' => $report), 'map-ip' => array('answers' => array())));
-		awsha_sync_merge(array('settings' => array(), 'sections' => array('awshaips' => array(
+		$merged = awsha_sync_merge(array('settings' => array(), 'sections' => array('awshaips' => array(
+		    array('vhid' => 'wan@1', 'interface' => $value, 'ipaddr' => '10.0.9.10', 'xmlrpcsync' => 'on', 'subnet_cidr' => '10.0.9.0/24'),
 		    array('vhid' => 'wan@1', 'interface' => $value, 'ipaddr' => $value, 'xmlrpcsync' => 'on', 'subnet_cidr' => '10.0.9.0/24'),
 		))));
 		$mapIp = array_values(array_filter($this->fakeRuns(), function ($r) {
 			return in_array('map-ip', $r['argv'], true);
 		}));
-		$this->assertCount(1, $mapIp);
-		$this->assertSame(array('--deadline', '10', 'map-ip', '--interface', $value, '--from-subnet', '10.0.9.0/24', $value), $mapIp[0]['argv']);
+		$this->assertCount(1, $mapIp, 'a text that is no address is kept as sent, never given to map-ip');
+		$this->assertSame(array('--deadline', '10', 'map-ip', '--interface', $value, '--from-subnet', '10.0.9.0/24', '10.0.9.10'), $mapIp[0]['argv']);
+		$this->assertSame($value, $merged['installedpackages/awshaips/config'][1]['ipaddr']);
 		$this->assertFileDoesNotExist("{$this->tmp}/pwned");
 	}
 

@@ -159,6 +159,66 @@ final class ValidationTest extends ShimTestCase {
 		$this->assertSame(array(), $this->fakeRuns());
 	}
 
+	/* The real binary names the file before each problem: the temporary file's name is dropped, the row's problem kept. */
+	public function testProblemsAsTheBinaryWritesThemWithTheFileFirstAreMatched(): void {
+		$script = "{$this->tmp}/validate-echo";
+		file_put_contents($script, "#!/bin/sh\n" .
+		    'for a; do c="$p"; p="$a"; done' . "\n" .
+		    'printf \'{"command":"validate","ok":false,"error":"1 problem in %s","problems":["%s: awsharoutes row 1 cidr: \\"10.0.0.1/8\\" has host bits set; did you mean 10.0.0.0/8?"]}\\n\' "$c" "$c"' . "\n" .
+		    "exit 2\n");
+		chmod($script, 0755);
+		$post = array('vhid' => 'wan@1', 'routetable' => 'rtb-05ed6e7c46531c6c3', 'cidr' => '10.0.0.1/8', 'interface' => 'lan', 'xmlrpcsync' => 'on');
+		$errors = array();
+		$proc = proc_open(array(PHP_BINARY, '-r', 'require "awsha.inc"; $post = json_decode($argv[1], true); $errors = array(); ' .
+		    'awsha_validate_input("awsharoutes", $post, null, $errors); echo json_encode($errors);', json_encode($post)),
+		    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp, array_merge(getenv(), array('AWSHA_BIN' => $script)));
+		$out = stream_get_contents($pipes[1]);
+		fclose($pipes[1]);
+		fclose($pipes[2]);
+		proc_close($proc);
+		$this->assertSame(array('awsharoutes row 1 cidr: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?'), json_decode($out, true),
+		    'the save is refused with the row\'s own problem');
+	}
+
+	/* Issue 14 point 5: what is stored is the form the binary uses (design.md §10.2). */
+	public function testIpv6AndPrefixListInputIsStoredInTheFormTheBinaryUses(): void {
+		$this->validateAnswer(true);
+		$cases = array(
+		    array('awsharoutes', 'cidr', ' 2600:1F18:ABCD:EF00:0000:0000:0000:0000/056 ', '2600:1f18:abcd:ef00::/56'),
+		    array('awsharoutes', 'cidr', '::/0', '::/0'),
+		    array('awsharoutes', 'cidr', 'PL-0123456789ABCDEF0', 'pl-0123456789abcdef0'),
+		    array('awsharoutes', 'cidr', 'pl-12ab34CD', 'pl-12ab34cd'),
+		    array('awsharoutes', 'cidr', '0.0.0.0/0', '0.0.0.0/0'),
+		    array('awsharoutes', 'cidr', '2600:1f18::1/129', '2600:1f18::1/129'),
+		    array('awsharoutes', 'cidr', 'pl-xyz', 'pl-xyz'),
+		    array('awshaips', 'ipaddr', '2600:1F18:0ABC:4D01:0000:0000:0000:0010', '2600:1f18:abc:4d01::10'),
+		    array('awshaips', 'ipaddr', '2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'),
+		    array('awshaips', 'ipaddr', '10.0.1.10', '10.0.1.10'),
+		    array('awshaeips', 'privateip', '2600:1F18:0ABC:4D01::10', '2600:1F18:0ABC:4D01::10'),
+		);
+		foreach ($cases as [$section, $field, $typed, $stored]) {
+			$post = array('vhid' => 'wan@1', 'interface' => 'lan', 'routetable' => 'rtb-05ed6e7c46531c6c3', 'allocationid' => 'eipalloc-0a1b2c3d4e5f67890',
+			    $field => $typed, 'xmlrpcsync' => 'on');
+			$errors = array();
+			awsha_validate_input($section, $post, null, $errors);
+			$this->assertSame($stored, $post[$field], "{$section} {$field} {$typed}: pkg_edit.php saves \$_POST after validation");
+		}
+		/* The binary saw the stored form, and it decides: a bad one still reaches it as typed. */
+		$runs = $this->fakeRuns();
+		$this->assertStringContainsString('<cidr>2600:1f18:abcd:ef00::/56</cidr>', $runs[0]['config']);
+		$this->assertStringContainsString('<cidr>2600:1f18::1/129</cidr>', $runs[5]['config']);
+	}
+
+	public function testBadIpv6AndPrefixListProblemsOfTheRowAreShown(): void {
+		$this->validateAnswer(false, array(
+		    'awsharoutes row 1 cidr: "2600:1f18::1/64" has host bits set; did you mean 2600:1f18::/64?',
+		), '1 problem');
+		$post = array('vhid' => 'wan@1', 'routetable' => 'rtb-05ed6e7c46531c6c3', 'cidr' => '2600:1F18::1/64', 'interface' => 'lan', 'xmlrpcsync' => 'on');
+		$errors = array();
+		awsha_validate_input('awsharoutes', $post, null, $errors);
+		$this->assertSame(array('awsharoutes row 1 cidr: "2600:1f18::1/64" has host bits set; did you mean 2600:1f18::/64?'), $errors);
+	}
+
 	public function testXmlEncodingRoundTripsAwkwardText(): void {
 		$config = array('a' => array('b' => array('<&>"\' é', "two\nlines"), 'c' => array(), 't' => true, 'f' => false));
 		$xml = simplexml_load_string(awsha_xml_encode($config, 'pfsense'));

@@ -50,17 +50,28 @@ final class XmlrpcSyncTest extends ShimTestCase {
 		$GLOBALS['config']['installedpackages']['awshaeips']['config'] = array(
 		    array('vhid' => 'wan@1', 'allocationid' => 'eipalloc-0a1b2c3d4e5f67890', 'interface' => 'wan', 'privateip' => '10.0.1.10', 'xmlrpcsync' => 'on'));
 
-		$this->scenario(array('interfaces' => array('rc' => 0, 'stdout' => self::interfacesReport())));
+		/* A job that starts reconciles at once (ServiceTest): a healthy reconcile on both nodes. */
+		$reconcile = array('rc' => 0, 'stdout' => array('command' => 'reconcile', 'ok' => true, 'vhids' => array(), 'actions' => array(),
+		    'split_brain' => array(), 'notices' => array()));
+		$this->scenario(array('interfaces' => array('rc' => 0, 'stdout' => self::interfacesReport()), 'reconcile' => $reconcile));
 		$this->peerScenario = "{$this->tmp}/peer-scenario.json";
 		$peer = self::interfacesReport();
 		$peer['interfaces'][0]['subnet_cidr'] = '10.0.11.0/24';
 		$peer['interfaces'][1]['subnet_cidr'] = '10.0.12.0/24';
 		file_put_contents($this->peerScenario, json_encode(array(
 		    'interfaces' => array('rc' => 0, 'stdout' => $peer),
+		    'reconcile' => $reconcile,
 		    'map-ip' => array('answers' => array('10.0.1.10' => '10.0.11.10', '10.0.2.10' => '10.0.12.10', '10.0.1.20' => '10.0.11.20')))));
 		mkdir("{$this->runDir}/peer");
 		$GLOBALS['__stub_peer_env'] = array('AWSHA_FAKE_SCENARIO' => $this->peerScenario, 'AWSHA_RUN_DIR' => "{$this->runDir}/peer");
 		$GLOBALS['__stub_calls'] = array();
+	}
+
+	/* The pushes started in the background (a job that starts also starts a reconcile there). */
+	private function pushes(): array {
+		return array_values(array_filter($this->stubCalls('mwexec_bg'), function ($c) {
+			return str_contains($c[0], "'" . AWSHA_SYNC_ARG . "'");
+		}));
 	}
 
 	private static function ipRow(string $vhid, string $interface, string $ip, string $sync): array {
@@ -177,19 +188,19 @@ final class XmlrpcSyncTest extends ShimTestCase {
 
 	public function testASaveStartsThePushInTheBackgroundOnlyWhenThereIsAPeerAndNotAtBoot(): void {
 		awsha_resync();
-		$bg = $this->stubCalls('mwexec_bg');
+		$bg = $this->pushes();
 		$this->assertCount(1, $bg);
 		$this->assertSame(array(AWSHA_PHP, AWSHA_RUN, '--sync-to-peer'), $this->shellWords($bg[0][0]));
 
 		$GLOBALS['__stub_calls'] = array();
 		$GLOBALS['__stub_booting'] = true;
 		awsha_resync();
-		$this->assertSame(array(), $this->stubCalls('mwexec_bg'), 'rc.start_packages at boot: no network, no wait');
+		$this->assertSame(array(), $this->pushes(), 'rc.start_packages at boot: no network, no wait');
 
 		$GLOBALS['__stub_booting'] = false;
 		unset($GLOBALS['config']['hasync']['synchronizetoip']);
 		awsha_resync();
-		$this->assertSame(array(), $this->stubCalls('mwexec_bg'), 'the secondary (no sync target) pushes nothing');
+		$this->assertSame(array(), $this->pushes(), 'the secondary (no sync target) pushes nothing');
 	}
 
 	public function testTheTabsDeleteCommandPushesToo(): void {
@@ -285,9 +296,58 @@ final class XmlrpcSyncTest extends ShimTestCase {
 		$this->assertArrayNotHasKey('subnet_cidr', $this->peer('installedpackages/awshaips/config/0'), 'never stored');
 		$logged = implode("\n", $this->awshaLines());
 		$this->assertStringContainsString('differ in size; address kept', $logged);
-		$this->assertStringContainsString('the peer sent no ENI subnet for it; address kept', $logged);
+		$this->assertStringContainsString('the peer sent no IPv4 ENI subnet for it; address kept', $logged);
 		$this->assertStringContainsString('awsha map-ip failed (exit 2)', $logged);
-		$this->assertStringContainsString('"opt1" has no ENI subnet on this node', $logged);
+		$this->assertStringContainsString('"opt1" has no IPv4 ENI subnet on this node', $logged);
+	}
+
+	/* ---------------- issue 14 point 5: IPv6 addresses travel like IPv4 ---------------- */
+
+	private const SENDER6 = array('wan' => '2600:1f18:abc:4d01::/64', 'lan' => '2600:1f18:abc:4d02::/64');
+	private const PEER6 = array('wan' => '2600:1f18:abc:4d11::/64', 'lan' => '2600:1f18:abc:4d12::/64');
+
+	private function withIpv6Subnets(string $scenario_file, array $subnets, array $extra = array()): void {
+		$scenario = is_file($scenario_file) ? json_decode(file_get_contents($scenario_file), true) : array();
+		foreach ($scenario['interfaces']['stdout']['interfaces'] as $n => $i) {
+			$scenario['interfaces']['stdout']['interfaces'][$n]['subnet_ipv6_cidrs'] = array($subnets[$i['interface']]);
+			$scenario['interfaces']['stdout']['interfaces'][$n]['ipv6s'] = array();
+		}
+		file_put_contents($scenario_file, json_encode(array_merge($scenario, $extra)));
+	}
+
+	public function testThePayloadCarriesTheSendersIpv6SubnetForAnIpv6Address(): void {
+		$this->withIpv6Subnets($this->scenarioFile, self::SENDER6);
+		$GLOBALS['config']['installedpackages']['awshaips']['config'][] = self::ipRow('wan@5', 'wan', '2600:1f18:abc:4d01::10', 'on');
+		$payload = awsha_sync_payload();
+		$rows = $payload['sections']['awshaips'];
+		$this->assertSame('10.0.1.0/24', $rows[0]['subnet_cidr'], 'an IPv4 address: the IPv4 subnet');
+		$this->assertSame(array('vhid' => 'wan@5', 'interface' => 'wan', 'ipaddr' => '2600:1f18:abc:4d01::10', 'xmlrpcsync' => 'on',
+		    'subnet_cidr' => '2600:1f18:abc:4d01::/64'), $rows[2], 'an IPv6 address: the subnet\'s /64');
+		$this->assertSame('10.0.1.0/24', $payload['sections']['awshaeips'][0]['subnet_cidr']);
+	}
+
+	public function testReceiveMapsAnIpv6AddressIntoThisNodesSlash64WithMapIp(): void {
+		$this->withIpv6Subnets($this->peerScenario, self::PEER6,
+		    array('map-ip' => array('answers' => array('2600:1f18:abc:4d01::10' => '2600:1f18:abc:4d11::10', '10.0.1.10' => '10.0.11.10'))));
+		$answer = $this->receive(array('awshaips' => array(
+		    self::ipRow('wan@5', 'wan', '2600:1f18:abc:4d01::10', 'on') + array('subnet_cidr' => '2600:1f18:abc:4d01::/64'),
+		    self::ipRow('wan@1', 'wan', '10.0.1.10', 'on') + array('subnet_cidr' => '10.0.1.0/24'),
+		    self::ipRow('wan@6', 'wan', '2600:1f18:abc:4d11::20', 'on') + array('subnet_cidr' => '2600:1F18:0ABC:4D11:0000::/64'),
+		    self::ipRow('wan@7', 'wan', '2600:1f18:abc:4d01::30', 'on') + array('subnet_cidr' => '10.0.1.0/24'),
+		)));
+		$this->assertStringStartsWith('updated ', $answer);
+		$this->assertSame(array('2600:1f18:abc:4d11::10', '10.0.11.10', '2600:1f18:abc:4d11::20', '2600:1f18:abc:4d01::30', '10.0.11.50'),
+		    array_column($this->peer('installedpackages/awshaips/config'), 'ipaddr'));
+		$maps = array_values(array_filter(array_map(function ($r) {
+			return $r['argv'];
+		}, $this->fakeRuns()), function ($argv) {
+			return in_array('map-ip', $argv, true);
+		}));
+		$this->assertSame(array('--deadline', '10', 'map-ip', '--interface', 'wan', '--from-subnet', '2600:1f18:abc:4d01::/64', '2600:1f18:abc:4d01::10'),
+		    $maps[0], 'the same flags as IPv4; --from-subnet the peer\'s /64');
+		$this->assertCount(2, $maps, 'the same /64 (any spelling) is not mapped; a subnet of the other family is not used');
+		$this->assertStringContainsString('awshaips row 4 ipaddr 2600:1f18:abc:4d01::30: the peer sent no IPv6 ENI subnet for it; address kept',
+		    implode("\n", $this->awshaLines()));
 	}
 
 	public function testReceiveOfAnEmptyTabDropsTheSyncedRowsAndKeepsTheLocalOnes(): void {
