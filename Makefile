@@ -10,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := target/debug/awsha
 
-.PHONY: all build test lint unit integration shim demo bench fmt clean-venv
+.PHONY: all build test lint unit integration shim demo bench fmt clean-venv screenshot
 
 all: build
 
@@ -47,6 +47,31 @@ test: build venv lint
 
 demo: build venv
 	AWSHA_BIN=$(CURDIR)/$(BIN) $(PY) tests/demo.py
+
+# ---- pictures for docs/behaviour.md (not part of `make test`) -------------------------------------
+# `make screenshot` runs a real failover scene against the demo's local servers with the real binary,
+# renders Status > AWS High Availability and the dashboard widget with php-cgi (pfSense stubbed) and
+# photographs them with headless Chromium from a file, with no network: docs/images/status-page.png,
+# docs/images/widget.png, and `awsha history` / `awsha status` of the same run in docs/behaviour.md
+# (tests/screenshot/status_page.py says what the scene is; HTML and text also in target/screenshot/).
+# Installs with apt-get when missing (as root): the Debian packages php-cgi and chromium, and
+# fonts-dejavu-core (the font the pictures are drawn with). About half a minute once installed.
+SCREENSHOT_DEBS := php-cgi chromium fonts-dejavu-core
+
+screenshot: build venv
+	@missing=""; \
+	command -v php-cgi >/dev/null || missing="$$missing php-cgi"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "screenshot: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "screenshot: missing:$$missing (apt-get install $(SCREENSHOT_DEBS))" >&2; exit 1; \
+	  fi; \
+	fi
+	AWSHA_BIN=$(CURDIR)/$(BIN) $(PY) tests/screenshot/status_page.py
 
 fmt:
 	$(CARGO) fmt --all
