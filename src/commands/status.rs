@@ -161,7 +161,11 @@ fn table(actions: &[ActionReport]) -> Vec<String> {
             a.vhid.clone(),
             obs.state.clone().unwrap_or_default(),
             a.kind.to_string(),
-            a.resource.clone(),
+            // Two routes of one table differ only by their destination: name it.
+            match a.target.split_once(" -> ") {
+                Some((dest, _)) if a.kind == "route" => format!("{} {dest}", a.resource),
+                _ => a.resource.clone(),
+            },
             match &obs.actual {
                 Some(actual) => actual.clone(),
                 None if a.status == Status::Failed => "(error below)".to_string(),
