@@ -119,10 +119,12 @@ def test_scale_helpers() -> None:
     assert bench.bucket_limit_s(100) == 7.5 and bench.bucket_limit_s(200) == 20.0
     assert bench.bucket_limit_s(30) == 0.0
     assert bench.bucket_limit_s(500, capacity=50, refill=5) == 112.5
-    # fewest reconcile requests under the 200-filter-value limit (tag keys take 5 values)
+    # fewest reconcile requests under the 200-filter-value limit (tag keys take 5 values) and
+    # DescribeRouteTables' pages of at most 100 tables
     assert bench.min_reconcile_requests(8, 10) == 3
-    assert bench.min_reconcile_requests(198, 200) == 1 + 2 + 1
-    assert bench.min_reconcile_requests(498, 500) == 3 + 3 + 1
+    assert bench.min_reconcile_requests(100, 102) == 1 + 1 + 1
+    assert bench.min_reconcile_requests(198, 200) == 2 + 2 + 1
+    assert bench.min_reconcile_requests(498, 500) == 5 + 3 + 1
     assert bench.min_reconcile_requests(0, 1, 0) == 1
     assert [bench.route_cidr(k) for k in (0, 39, 255, 256, 4095)] == [
         "172.16.0.0/24", "172.16.39.0/24", "172.16.255.0/24", "172.17.0.0/24", "172.31.255.0/24"]
