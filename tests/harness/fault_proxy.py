@@ -35,8 +35,16 @@ Control API (same port, paths under /_proxy/, never forwarded):
                           (time to answer), "filter_values" (the request's filter values and
                           ids, see below), "page" (paged answers only: {"index" (0 = first
                           page), "items", "total", "token" (the NextToken sent, or null),
-                          "next_token" (the one answered, or null)})}]
+                          "next_token" (the one answered, or null)}), "seq" (arrival order),
+                          "done_seq" (answer order)}]
     GET  /_proxy/rules   the current rules with their remaining counts
+
+The log is ordered, not only timed: one counter numbers every request when it arrives ("seq")
+and again when its answer is about to be written ("done_seq"; for a request that gets no answer,
+when the proxy lets go of it). A request's entry is in the log *before* its answer's first byte
+leaves, so once a client has an answer, the log already holds that request: no test needs to wait
+for the log to catch up, and "B was sent after A was answered" is `B.seq > A.done_seq`, whatever
+the machine's load.
 
 Settings (POST /_proxy/config), each modelling what EC2 does and moto does not (reference/ec2.md
 "Account-scale facts", §5):
@@ -288,6 +296,8 @@ class ProxyState:
         self.counts: dict[str, int] = {}
         self.throttled: dict[str, int] = {}
         self.log: list[dict[str, Any]] = []
+        # Numbers arrivals and answers in one order (never reset: orders stay comparable).
+        self.seq = 0
         # Set on reset/shutdown: every `hang` waiting on it lets go at once.
         self.release = threading.Event()
         self._defaults()
@@ -389,10 +399,13 @@ class ProxyState:
             self.release = threading.Event()
         old.set()
 
-    def admit(self, action: str, ec2_call: bool, n_filter_values: int) -> str | None:
-        """Count the request; None if it may go on, else what answers it here: "bucket" (the
-        Action's token bucket is empty) or "filter_limit"."""
+    def admit(self, action: str, ec2_call: bool, n_filter_values: int,
+              entry: dict[str, Any]) -> str | None:
+        """Count the request and give `entry` its arrival number; None if it may go on, else what
+        answers it here: "bucket" (the Action's token bucket is empty) or "filter_limit"."""
         with self.lock:
+            self.seq += 1
+            entry["seq"] = self.seq
             self.counts[action] = self.counts.get(action, 0) + 1
             if not ec2_call:
                 return None
@@ -440,8 +453,15 @@ class ProxyState:
                 return delay, chosen
         return delay, None
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any], arrived: float) -> None:
+        """Log `entry` once: just before its answer is written, or when the proxy lets go of a
+        request it does not answer."""
         with self.lock:
+            if "done_seq" in entry:
+                return
+            self.seq += 1
+            entry["done_seq"] = self.seq
+            entry["ms"] = int((time.time() - arrived) * 1000)
             self.log.append(entry)
 
     # -- pagination ----------------------------------------------------------------------------
@@ -496,6 +516,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str = "text/xml",
               headers: list[tuple[str, str]] | None = None) -> None:
+        entry = getattr(self, "_entry", None)
+        if entry is not None and "done_seq" not in entry:
+            # Logged before a byte of the answer leaves (see the module docstring).
+            entry["status"] = status
+            self.state.record(entry, self._arrived)
         self.send_response(status)
         sent = set()
         for k, v in headers or []:
@@ -552,6 +577,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- proxying --------------------------------------------------------------------------------
     def _handle(self) -> None:
         arrived = time.time()
+        self._entry = None  # set once this is a proxied request; control answers are not logged
+        self._arrived = arrived
         try:
             body = self._read_body()
         except ValueError as e:
@@ -581,37 +608,33 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         release = st.release
         n_values = filter_values(action, pairs + query) if ec2_call else 0
-        refused = st.admit(action, ec2_call, n_values)
+        entry: dict[str, Any] = {"action": action, "params": params, "status": 0,
+                                 "fault": None, "t": arrived, "filter_values": n_values}
+        refused = st.admit(action, ec2_call, n_values, entry)
         if refused is None:
             delay, rule = st.match(action, params)
         else:
             delay, rule = st.delay_ms / 1000.0, None
-        entry: dict[str, Any] = {"action": action, "params": params, "status": 0,
-                                 "fault": refused or (rule["kind"] if rule else None),
-                                 "t": arrived, "filter_values": n_values}
+        entry["fault"] = refused or (rule["kind"] if rule else None)
+        self._entry = entry
         try:
             if delay > 0 and release.wait(min(delay, MAX_HANG_SECONDS)):
                 self.close_connection = True
                 return  # released by a reset while delaying: drop the request
             if refused == "bucket":
-                entry["status"] = 503
                 self._send(503, ec2_error_xml("RequestLimitExceeded", "Request limit exceeded."))
             elif refused == "filter_limit":
-                entry["status"] = 400
                 self._send(400, ec2_error_xml(
                     "FilterLimitExceeded",
                     f"The maximum number of filter values specified on a single call is "
                     f"{st.filter_limit}"))
             elif rule is None:
-                entry["status"] = self._forward_ec2(body, action, pairs, form_body, entry)
+                self._forward_ec2(body, action, pairs, form_body, entry)
             elif rule["kind"] == "throttle":
-                entry["status"] = 503
                 self._send(503, ec2_error_xml("RequestLimitExceeded", "Request limit exceeded."))
             elif rule["kind"] == "error":
-                entry["status"] = int(rule["status"])
                 self._send(int(rule["status"]), ec2_error_xml(rule["code"], rule["message"]))
             elif rule["kind"] == "malformed":
-                entry["status"] = 200
                 self._send(200, str(rule.get("body", GARBAGE)).encode("utf-8", "replace"))
             elif rule["kind"] == "hang":
                 # Hold the connection without a byte of answer, bounded, then close it.
@@ -628,8 +651,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.close()
                 self.connection.close()
         finally:
-            entry["ms"] = int((time.time() - arrived) * 1000)
-            st.record(entry)
+            st.record(entry, arrived)  # no-op when the answer already logged it
+            self._entry = None
 
     def _forward_ec2(self, body: bytes, action: str, pairs: list[tuple[str, str]],
                      form_body: bool, entry: dict[str, Any]) -> int:

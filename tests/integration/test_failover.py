@@ -116,9 +116,11 @@ def test_failover_moves_everything_and_tags(vhid: str, scenario: Scenario, node_
     assert counts.get("CreateTags", 0) >= 1, counts
     assert set(counts) <= set(MUTATING_EXPECTED), counts
     log = proxy.log()
-    assign_t = [c["t"] for c in log if c["action"] == "AssignPrivateIpAddresses"][0]
-    assoc_t = [c["t"] for c in log if c["action"] == "AssociateAddress"][0]
-    assert assoc_t >= assign_t, "the EIP association must follow the address assignment"
+    assign = [c for c in log if c["action"] == "AssignPrivateIpAddresses"][0]
+    assoc = [c for c in log if c["action"] == "AssociateAddress"][0]
+    # By the proxy's order, not its clock: sent only once the assignment had been answered.
+    assert assoc["seq"] > assign["done_seq"], (
+        "the EIP association must wait for the address assignment's answer")
     assert [c["params"].get("AllowReassignment") for c in proxy.calls(
         "AssignPrivateIpAddresses")] == ["true"], "AllowReassignment=true must be sent"
     assert all(c["params"].get("AllowReassociation") == "true"
@@ -248,7 +250,7 @@ def test_missing_route_is_created(scenario: Scenario, node_a: Node, cloud: Cloud
     assert len(created) == 1 and created[0]["params"]["RouteTableId"] == scenario.rt2
     assert created[0]["params"]["DestinationCidrBlock"] == OTHER_ROUTE
     assert created[0]["params"]["NetworkInterfaceId"] == node_a.eni("lan")
-    assert created[0]["t"] >= replaced[0]["t"]
+    assert created[0]["seq"] > replaced[0]["done_seq"], "CreateRoute only after ReplaceRoute's refusal"
 
 
 def test_nonexistent_route_table_fails_that_action_only(scenario: Scenario, node_a: Node,

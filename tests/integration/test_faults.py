@@ -79,11 +79,6 @@ def attempts_on(proxy: Proxy, action: str, **params: str) -> int:
     return total - others
 
 
-def settle(proxy: Proxy) -> None:
-    """Let the proxy finish logging requests answered just as the binary exited."""
-    time.sleep(0.2)
-
-
 # ---- the fault kinds ------------------------------------------------------------------------------
 
 # kind → (rule minus action/params, regex the failed action's error must match, whether the SDK
@@ -137,7 +132,6 @@ def check_follow_up_reconcile(node: Node, scn: Scenario, cloud: Cloud, proxy: Pr
     assert route_action(rep, scn.rt1)["status"] == "changed", r.describe()
     assert wan1_where(cloud, scn) == wan1_on(scn, node.name)
     assert cloud.ip_holders(LAN_VIP) == [node.eni("lan")]
-    settle(proxy)
     fwd = forwarded_mutations(proxy)
     assert fwd.get("ReplaceRoute") == 1, fwd
     assert [c["params"].get("NetworkInterfaceId") for c in proxy.calls(
@@ -159,7 +153,6 @@ def test_failover_survives_a_fault_on_one_route(kind: str, scenario: Scenario, n
                                                 cloud: Cloud, proxy: Proxy) -> None:
     proxy.rules([rt1_rule(scenario, kind)])
     r = node_a.run("--deadline", str(DEADLINE), "failover", "wan@1", "--json", timeout=60)
-    settle(proxy)
     measure(kind, "failover", r, proxy, attempts=attempts_on(
         proxy, "ReplaceRoute", RouteTableId=scenario.rt1))
     assert r.elapsed <= DEADLINE + DEADLINE_MARGIN_S, f"took {r.elapsed:.1f}s\n{r.describe()}"
@@ -201,7 +194,6 @@ def test_reconcile_survives_a_fault_on_one_route(kind: str, scenario: Scenario, 
     # lan@2), so this reconcile has all five actions to repair.
     proxy.rules([rt1_rule(scenario, kind)])
     r = node_a.run("--deadline", str(DEADLINE), "reconcile", "--json", timeout=60)
-    settle(proxy)
     measure(kind, "reconcile", r, proxy, attempts=attempts_on(
         proxy, "ReplaceRoute", RouteTableId=scenario.rt1))
     assert r.elapsed <= DEADLINE + DEADLINE_MARGIN_S, f"took {r.elapsed:.1f}s\n{r.describe()}"
@@ -234,7 +226,6 @@ def test_transient_fault_is_retried_to_success(kind: str, scenario: Scenario, no
     rule = dict(rt1_rule(scenario, kind), times=2)
     proxy.rules([rule, dict(rule, action="AssociateAddress", params={})])
     r = node_a.run("--deadline", str(DEADLINE), "failover", "wan@1", "--json", timeout=60)
-    settle(proxy)
     measure(kind + "-x2", "failover", r, proxy)
     assert r.code == 0, r.describe()
     rep = check_report(r, "failover")
@@ -272,7 +263,6 @@ def test_hung_call_is_abandoned_after_the_attempt_timeout_and_retried(
     # attempt timeout (src/ec2.rs) and tried again; the second try succeeds. Slow test (~11 s).
     proxy.rules([dict(rt1_rule(scenario, "hang"), times=1)])
     r = node_a.run("--deadline", "20", "failover", "wan@1", "--json", timeout=60)
-    settle(proxy)
     measure("hang-x1", "failover", r, proxy)
     assert r.code == 0, r.describe()
     assert 9 <= r.elapsed <= 20 + DEADLINE_MARGIN_S, r.elapsed
@@ -290,7 +280,6 @@ def test_failed_assignment_fails_its_eip_but_not_the_routes(scenario: Scenario, 
     # A 10 s deadline: the eight attempts (backoff at most 0.1+0.2+…+2 s = 7.1 s) run out first,
     # so the report carries EC2's own error.
     r = node_a.run("--deadline", str(LONG_DEADLINE), "failover", "wan@1", "--json", timeout=60)
-    settle(proxy)
     measure("http500-assign", "failover", r, proxy)
     assert r.elapsed <= LONG_DEADLINE + DEADLINE_MARGIN_S
     assert r.code == 1, r.describe()
@@ -320,7 +309,6 @@ def test_fault_on_associate_address_fails_only_the_eip(fault: str, scenario: Sce
     rule, pattern, _ = FAULTS[fault]
     proxy.rules([{"action": "AssociateAddress", **rule}])
     r = node_a.run("--deadline", str(DEADLINE), "failover", "wan@1", "--json", timeout=60)
-    settle(proxy)
     measure(fault + "-associate", "failover", r, proxy)
     assert r.elapsed <= DEADLINE + DEADLINE_MARGIN_S
     assert r.code == 1, r.describe()
@@ -345,7 +333,6 @@ def test_malformed_answer_to_assignment_is_a_failure(scenario: Scenario, node_a:
                                                      cloud: Cloud, proxy: Proxy) -> None:
     proxy.rules([{"action": "AssignPrivateIpAddresses", "kind": "malformed"}])
     r = node_a.run("--deadline", str(DEADLINE), "failover", "wan@1", "--json", timeout=60)
-    settle(proxy)
     measure("malformed-assign", "failover", r, proxy)
     assert r.code == 1, r.describe()
     rep = check_report(r, "failover")
@@ -360,7 +347,6 @@ def test_throttled_tagging_is_a_failed_call_but_the_actions_stand(scenario: Scen
                                                                   proxy: Proxy) -> None:
     proxy.rules([{"action": "CreateTags", "kind": "throttle", "times": None}])
     r = node_a.run("--deadline", str(DEADLINE), "failover", "wan@1", "--json", timeout=60)
-    settle(proxy)
     measure("throttle-tags", "failover", r, proxy)
     assert r.elapsed <= DEADLINE + DEADLINE_MARGIN_S
     assert r.code == 1, r.describe()
@@ -379,7 +365,6 @@ def test_reconcile_observation_failure_fails_only_what_it_hides(scenario: Scenar
     proxy.rules([{"action": "DescribeRouteTables", "kind": "error", "status": 500,
                   "code": "InternalError", "message": "An internal error has occurred"}])
     r = node_a.run("--deadline", str(LONG_DEADLINE), "reconcile", "--json", timeout=60)
-    settle(proxy)
     measure("http500-describe-route-tables", "reconcile", r, proxy)
     assert r.elapsed <= LONG_DEADLINE + DEADLINE_MARGIN_S
     assert r.code == 1, r.describe()
