@@ -2,7 +2,7 @@
 """`make bench`: how fast awsha moves a VHID, measured against the usual way (one `aws` CLI call
 after another), against local servers with a fixed delay on every EC2 request.
 
-Owns: the benchmark of issue 7 (design.md §6 "Execution order and speed"). It starts the
+Owns: the benchmark of issue 7 (docs/contracts.md §8, execution order). It starts the
 integration tests' servers on 127.0.0.1 — moto (tests/harness/moto_launcher.py), the fault proxy in
 front of it with a fixed delay on every EC2 request (fault_proxy.py --delay-ms, default 50 ms,
 `BENCH_DELAY_MS`), one IMDSv2 emulator per node (imds_emulator.py, answering from a snapshot taken

@@ -1,7 +1,7 @@
 """Fake FreeBSD 14 `ifconfig -a` for the awsha integration tests.
 
 Owns: (1) `render_ifconfig`, which prints what a pfSense 2.7/Plus node on FreeBSD 14 shows for
-`ifconfig -a` (format: reference/pfsense.md §7.1, from sbin/ifconfig ifcarp.c and af_inet.c):
+`ifconfig -a` (format: docs/references.md §11, from sbin/ifconfig ifcarp.c and af_inet.c):
 lo0, enc0, pflog0 and pfsync0 blocks around the ENA devices, `ether <mac>`, one `inet` line per
 address with ` vhid N` on CARP addresses, the EUI-64 link-local `inet6` line, then one `inet6` line
 per global IPv6 address in FreeBSD 14's af_inet6.c format (`\tinet6 2600:1f18:…::10 prefixlen 64

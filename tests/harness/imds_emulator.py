@@ -4,8 +4,8 @@
 Owns: the instance metadata service as the awsha binary (aws-config's credential and region
 providers, and awsha's own IMDS client) sees it. moto's IMDS cannot stand in: it serves static
 values unrelated to the EC2 state, has no network/interfaces/macs/ paths, does not validate tokens,
-and its token answer lacks the TTL header aws-config requires (reference/ec2.md §10,
-reference/rust-build.md "IMDS and aws-config"). Two emulators (one per node) act as the two pfSense
+and its token answer lacks the TTL header aws-config requires (docs/references.md §7 and §14).
+Two emulators (one per node) act as the two pfSense
 instances.
 
 Values are derived live, on every request, from moto's EC2 state for the configured instance

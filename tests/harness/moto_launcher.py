@@ -2,7 +2,7 @@
 """moto EC2 server with fidelity patches, for the awsha integration tests.
 
 Owns: starting moto's ThreadedMotoServer on 127.0.0.1 and, *before* it serves, monkeypatching moto's
-EC2 backend where moto differs from EC2 in ways that awsha depends on (reference/ec2.md §10, moto
+EC2 backend where moto differs from EC2 in ways that awsha depends on (docs/references.md §7, moto
 5.2.5 pinned in tests/requirements.txt). Every patch below says what moto does, what EC2 does, and
 which awsha behaviour needs it. The patches change only moto's in-process classes, so they survive
 `POST /moto-api/reset` (which rebuilds backends, not classes).
@@ -85,7 +85,8 @@ moto itself already refuses a CreateTags batch whole when one resource would pas
 (TagLimitExceeded), as EC2 does, and reports `origin` CreateRoute / CreateRouteTable for routes.
 
 Known differences left unpatched (tests must not depend on them):
-  * every change is visible at once (EC2's address remap is asynchronous, ec2.md §2.1, §6);
+  * every change is visible at once (EC2's address remap is asynchronous, docs/references.md
+    §1.1, §5);
   * DescribeNetworkInterfaces shows an EIP only as the ENI's Association, not per secondary
     private address; DescribeTags reports an EIP's resource type as `vpc-elastic-ip`;
   * AllowReassociation defaults to false (modern EC2 reassociates by default; awsha always sends

@@ -14,7 +14,7 @@ Owns:
     fixture): an IPv6 CARP VIP wan@3, IPv6 routes and a route to a managed prefix list (see
     "dual stack" below).
 
-The scenario (identical package rows on both nodes; see design.md §4):
+The scenario (identical package rows on both nodes; see docs/contracts.md §5):
     VPC 10.0.0.0/16; subnet wan 10.0.1.0/24, subnet lan 10.0.2.0/24 (both us-east-1a)
     instance A: ena0 = wan ENI 10.0.1.11 (device 0), ena1 = lan ENI 10.0.2.11 (device 1)
     instance B: ena0 = wan ENI 10.0.1.12,             ena1 = lan ENI 10.0.2.12
@@ -63,7 +63,8 @@ MISSING_RTB = "rtb-0123456789abcdef0"  # well-formed (17 hex digits) but not in 
 RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 TAG_KEYS = ("awsha:modified", "awsha:advbase", "awsha:advskew", "awsha:instance", "awsha:vhid")
 
-# EC2 actions that only read. Everything else the proxy sees counts as mutating (design.md: exit 2
+# EC2 actions that only read. Everything else the proxy sees counts as mutating (docs/contracts.md
+# §2.4, §8.4: exit 2
 # and --dry-run must send none, not even with DryRun=true).
 READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")
 
@@ -575,7 +576,7 @@ def default_config(scn: Scenario, node: str) -> ConfigSpec:
         "mode": "carp", "interface": iface, "vhid": vhid, "advskew": advskew, "advbase": "1",
         "password": "s3cret&carp", "uniqid": uniqid, "descr": descr, "type": "single",
         "subnet_bits": "32", "subnet": subnet,
-        # pfSense Plus unicast CARP (pfsense.md §2.1; optional, CE lacks them)
+        # pfSense Plus unicast CARP (docs/references.md §9.2; optional, CE lacks them)
         "carp_mode": "ucast", "carp_peer": f"{subnet.rsplit('.', 1)[0]}.{peer_host}",
     }
     return ConfigSpec(
@@ -729,7 +730,7 @@ class Node:
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds.url,
             "AWS_ENDPOINT_URL_EC2": self.proxy_url,
             "HOME": str(self.dir),
-            # The binary's own switch (not a design.md contract): keep test runs out of the
+            # The binary's own switch (docs/contracts.md §3): keep test runs out of the
             # machine's syslog. Harmless if a later build drops it.
             "AWSHA_NO_SYSLOG": "1",
         })
@@ -764,7 +765,7 @@ ACTION_STATUSES = {"changed", "unchanged", "planned", "skipped", "deferred", "fa
 
 
 def check_report(r: Timed, command: str) -> dict[str, Any]:
-    """The §3.1 report shape; returns the report."""
+    """The report shape of docs/contracts.md §4; returns the report."""
     rep = r.json
     assert isinstance(rep, dict), f"stdout is not one JSON object\n{r.describe()}"
     assert rep.get("command") == command, r.describe()

@@ -1,6 +1,7 @@
-"""Concurrency: several awsha processes at the same moment, and processes that die (design.md §7:
-a flock(2) lock per VHID in AWSHA_RUN_DIR; different VHIDs in parallel, the same VHID serialised,
-reconcile skips a locked VHID, a dead process's lock is released by the kernel).
+"""Concurrency: several awsha processes at the same moment, and processes that die
+(docs/contracts.md §10: a flock(2) lock per VHID in AWSHA_RUN_DIR; different VHIDs in parallel, the
+same VHID serialised, reconcile skips a locked VHID, a dead process's lock is released by the
+kernel).
 
 Owns: the concurrency tests. The eight-VHID member comes from awsha_scenario.eight_vhid_node (wan@1,
 3, 5, 7 and lan@2, 4, 6, 8 as /32 CARP VIPs on the two ENIs, one IP row each, wan@1 with its routes

@@ -1,5 +1,5 @@
-"""Integration tests of `awsha doctor [--json]` (design.md §3: "check IMDS, credentials, region,
-endpoint, IAM (DryRun), config"; issue 5).
+"""Integration tests of `awsha doctor [--json]` (docs/contracts.md §2: "check IMDS, credentials,
+region, endpoint, IAM (DryRun), config"; issue 5).
 
 Owns: the doctor tests. They drive the real binary (AWSHA_BIN, default target/debug/awsha) against
 moto through the fault proxy, with one IMDS emulator and one fake ifconfig per node (conftest.py,
@@ -16,7 +16,7 @@ What is checked (the doctor report; src/doctor.rs):
     request it sends carries DryRun=true — except at most one AssignPrivateIpAddresses (that action
     has no DryRun) of addresses the ENI already holds.
 
-Check names used here (the binary's, not a design.md contract): `config`, `ifconfig`, `imds`,
+Check names used here (the binary's, not in docs/contracts.md): `config`, `ifconfig`, `imds`,
 `region`, `credentials`, `endpoint`, `interface <key>`, `<tab element> row <n> <field>`,
 `iam ec2:<Action>[ (<row>)]`.
 
@@ -155,7 +155,7 @@ def test_good_setup_has_no_failed_check(scenario: Scenario, node_a: Node, proxy:
     assert r.code == 0 and rep["ok"] is True, f"{r.describe()}\n{show(checks)}"
     assert not by_status(checks, "fail"), show(checks)
     assert rep.get("instance") == node_a.instance_id, r.describe()
-    # The named checks of design.md §3 are all there and all ok on this node.
+    # The named checks of docs/contracts.md §2 are all there and all ok on this node.
     for name in ("config", "ifconfig", "imds", "region", "credentials", "endpoint",
                  "interface wan", "interface lan"):
         assert named(checks, name)["status"] == "ok", show(checks)
@@ -270,8 +270,8 @@ def test_missing_route_table_is_one_precise_failure(scenario: Scenario, node_a: 
 
 def test_route_missing_from_its_table_is_a_warning(scenario: Scenario, node_a: Node,
                                                    cloud: Cloud) -> None:
-    # moto: DeleteRoute (plain). Failover creates a missing route (design.md §6), so doctor only
-    # warns about it.
+    # moto: DeleteRoute (plain). Failover creates a missing route (docs/contracts.md §8.1), so
+    # doctor only warns about it.
     a_is_master_holding_everything(node_a)
     cloud.delete_route(scenario.rt2, OTHER_ROUTE)
     r, _rep, checks = doctor(node_a)

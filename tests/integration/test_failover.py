@@ -1,6 +1,6 @@
-"""Integration tests of `awsha failover` and `awsha validate`, written against design.md's fixed
-contracts (CLI and exit codes §3, JSON report §3.1, config rows and validation §4, tags §5,
-execution §6, takeover marker §6.1, locks §7).
+"""Integration tests of `awsha failover` and `awsha validate`, written against the fixed contracts
+of docs/contracts.md (CLI and exit codes §2, JSON report §4, config rows §5, validation §6, tags §7,
+execution §8, takeover marker §9.2, locks §10).
 
 Owns: the required failover tests. They drive the real binary (AWSHA_BIN, default
 target/debug/awsha) against moto with fidelity patches, through the fault proxy, with one IMDS
@@ -29,8 +29,8 @@ from awsha_scenario import (
 # to report. Generous for a debug build on a 2-core machine, small next to the deadline tests.
 DEADLINE_MARGIN_S = 2.5
 
-# Tab names in error messages: design.md §4 fixes `<tab> row <n> <element>: …` but not whether
-# <tab> is the GUI tab title or the config.xml element; both are accepted.
+# Tab names in error messages: docs/contracts.md §6.2 fixes `<tab> row <n> <element>: …` but not
+# whether <tab> is the GUI tab title or the config.xml element; both are accepted.
 TAB = {
     "ips": r"(?:ips|awshaips)",
     "routes": r"(?:routes|awsharoutes)",
@@ -108,8 +108,9 @@ def test_failover_moves_everything_and_tags(vhid: str, scenario: Scenario, node_
     for resource in (node_a.eni("wan"), scenario.rt1, scenario.rt2, scenario.allocation):
         assert_tagged(cloud, resource, node_a, advskew=0, since=since, until=until)
     counts = proxy.mutating_counts()
-    # design.md §6: one AssignPrivateIpAddresses per ENI, every ReplaceRoute, the dependent
-    # AssociateAddress, then CreateTags ("one call per run where possible") — and nothing else.
+    # docs/contracts.md §8.1: one AssignPrivateIpAddresses per ENI, every ReplaceRoute, the
+    # dependent AssociateAddress, then CreateTags ("one call per run where possible") — and nothing
+    # else.
     assert counts.get("AssignPrivateIpAddresses") == 1, counts
     assert counts.get("ReplaceRoute") == 2, counts
     assert counts.get("AssociateAddress") == 1, counts
@@ -129,8 +130,9 @@ def test_failover_moves_everything_and_tags(vhid: str, scenario: Scenario, node_
 
 def test_failover_json_alone_on_stdout_even_when_logging(scenario: Scenario, node_a: Node) -> None:
     # moto: InvalidRouteTableID.NotFound for the unknown table (plain moto); P1/P3 for the rest.
-    # Global flags before the command (design.md §3); -vv and a failing action make the binary
-    # log, and logs must never reach stdout: it parses as exactly one JSON object (§3.1).
+    # Global flags before the command (docs/contracts.md §2.1); -vv and a failing action make the
+    # binary log, and logs must never reach stdout: it parses as exactly one JSON object
+    # (docs/contracts.md §4).
     node_a.config.routes[1]["routetable"] = MISSING_RTB
     node_a.write_config()
     r = node_a.run("-vv", "--json", "failover", "wan@1")
@@ -162,8 +164,8 @@ def test_lower_priority_node_takes_over_and_writes_its_advskew(scenario: Scenari
 
 def test_forced_failover_on_backup_node_writes_running_advskew(scenario: Scenario, node_a: Node,
                                                                node_b: Node, cloud: Cloud) -> None:
-    # moto: P1, P3. B stays BACKUP; --force acts anyway (design.md §3) and the tags carry B's
-    # running advskew from ifconfig (here 100, as in config.xml).
+    # moto: P1, P3. B stays BACKUP; --force acts anyway (docs/contracts.md §2.3) and the tags carry
+    # B's running advskew from ifconfig (here 100, as in config.xml).
     assert node_a.run("failover", "wan@1").code == 0
     assert_wan1_at(cloud, scenario, "A")
     since = datetime.now(timezone.utc)
@@ -191,7 +193,7 @@ def test_not_master_skips_everything_then_force_acts(scenario: Scenario, node_a:
     assert cloud.route_target(scenario.rt1, DEFAULT_ROUTE) == scenario.eni[("B", "lan")]
     assert not node_a.marker().exists(), "a skipped failover must not write the takeover marker"
 
-    # not MASTER + --dry-run is still `skipped` (§3.1)
+    # not MASTER + --dry-run is still `skipped` (docs/contracts.md §4.2)
     r = node_a.run("failover", "wan@1", "--dry-run", "--json")
     assert r.code == 0, r.describe()
     wan1_actions_ok(r, scenario, node_a, "skipped")
@@ -205,7 +207,8 @@ def test_not_master_skips_everything_then_force_acts(scenario: Scenario, node_a:
 
 def test_dry_run_plans_and_sends_nothing(scenario: Scenario, node_a: Node, cloud: Cloud,
                                          proxy: Proxy) -> None:
-    # moto: none (no mutating request may reach it, not even with DryRun=true — design.md §6).
+    # moto: none (no mutating request may reach it, not even with DryRun=true — docs/contracts.md
+    # §8.4).
     r = node_a.run("failover", "wan@1", "--dry-run", "--json")
     assert r.code == 0, r.describe()
     wan1_actions_ok(r, scenario, node_a, "planned")
@@ -215,7 +218,7 @@ def test_dry_run_plans_and_sends_nothing(scenario: Scenario, node_a: Node, cloud
 
 
 def test_takeover_marker_written_by_real_failover(node_a: Node) -> None:
-    # moto: plain (a successful failover). design.md §6.1: the takeover time, same format as
+    # moto: plain (a successful failover). docs/contracts.md §9.2: the takeover time, same format as
     # awsha:modified, in AWSHA_RUN_DIR/awsha.<key>_<n>.takeover.
     assert not node_a.marker().exists()
     since = datetime.now(timezone.utc)
@@ -299,8 +302,8 @@ def test_throttling_is_retried_to_success(scenario: Scenario, node_a: Node, clou
 
 def test_hung_endpoint_ends_at_the_deadline(scenario: Scenario, node_a: Node, cloud: Cloud,
                                             proxy: Proxy) -> None:
-    # moto: P1/P3 for the address and EIP, which do not depend on routes (design.md §6). The proxy
-    # holds every ReplaceRoute without answering (up to 60 s, far beyond the deadline).
+    # moto: P1/P3 for the address and EIP, which do not depend on routes (docs/contracts.md §8.1).
+    # The proxy holds every ReplaceRoute without answering (up to 60 s, far beyond the deadline).
     proxy.rules([{"action": "ReplaceRoute", "kind": "hang", "seconds": 60, "times": None}])
     r = node_a.run("--deadline", "3", "failover", "wan@1", "--json", timeout=30)
     assert r.elapsed <= 3 + DEADLINE_MARGIN_S, f"took {r.elapsed:.1f}s with --deadline 3"
@@ -318,7 +321,7 @@ def test_hung_endpoint_ends_at_the_deadline(scenario: Scenario, node_a: Node, cl
 
 def test_two_vhids_fail_over_in_parallel(scenario: Scenario, node_a: Node, cloud: Cloud) -> None:
     # moto: P1 for both addresses. rc.carpmaster fires once per VHID at the same moment; the locks
-    # are per VHID (design.md §7), so neither waits for nor breaks the other.
+    # are per VHID (docs/contracts.md §10), so neither waits for nor breaks the other.
     p_wan = node_a.start("failover", "wan@1", "--json")
     p_lan = node_a.start("failover", f"_vip{LAN_UNIQID}", "--json")
     r_wan, r_lan = p_wan.wait(), p_lan.wait()
@@ -372,7 +375,7 @@ BAD_INPUTS = [
     ("unknown-vhid", _bad_unknown_vhid, "wan@9", ("ips", 1, "vhid"), "wan@9"),
     ("bad-routetable", _bad_routetable, "wan@1", ("routes", 1, "routetable"), "rtb-0123xyz"),
     ("bad-ipv4", _bad_ipaddr, "wan@1", ("ips", 1, "ipaddr"), "10.0.1.300"),
-    # design.md §4: "say which network was meant"
+    # docs/contracts.md §6.1: "say which network was meant"
     ("cidr-host-bits", _bad_cidr, "wan@1", ("routes", 2, "cidr"), "10.0.1.0/24"),
     ("bad-allocation", _bad_allocation, "wan@1", ("eips", 1, "allocationid"), "eipalloc-12345"),
 ]
@@ -452,8 +455,8 @@ def test_validate_lists_every_problem(node_a: Node, proxy: Proxy) -> None:
 
 
 def test_validate_address_claimed_by_two_vhids(node_a: Node) -> None:
-    # moto: none. design.md §4: an address claimed by IP rows of two different VHIDs makes all the
-    # rows involved invalid.
+    # moto: none. docs/contracts.md §6.1: an address claimed by IP rows of two different VHIDs makes
+    # all the rows involved invalid.
     node_a.config.ips[1]["ipaddr"] = WAN_VIP  # lan@2's row now claims wan@1's address too
     node_a.write_config()
     r = node_a.run("validate")
@@ -466,8 +469,8 @@ def test_validate_address_claimed_by_two_vhids(node_a: Node) -> None:
 
 def test_failover_ignores_problems_in_other_vhids_rows(scenario: Scenario, node_a: Node,
                                                        cloud: Cloud) -> None:
-    # moto: P1. design.md §4: `failover <VHID>` exits 2 only if *that VHID's* rows are invalid;
-    # problems in other rows are warnings.
+    # moto: P1. docs/contracts.md §6.3: `failover <VHID>` exits 2 only if *that VHID's* rows are
+    # invalid; problems in other rows are warnings.
     node_a.config.ips[0]["ipaddr"] = "10.0.1.300"  # wan@1's IP row is broken ...
     node_a.write_config()
     r = node_a.run("failover", "lan@2", "--json")  # ... but lan@2 is asked for

@@ -1,6 +1,6 @@
 """Reliability under faults: EC2 misbehaving (through the fault proxy) and IMDS misbehaving (the
-emulator's fault modes), for `failover` and `reconcile` (design.md §3 exit codes, §3.1 report, §6
-deadline/retries, §6.1 reconcile; docs/reliability.md has the table these tests produce).
+emulator's fault modes), for `failover` and `reconcile` (docs/contracts.md §2.4 exit codes, §4
+report, §8.3 deadline/retries, §9 reconcile; docs/reliability.md has the table these tests produce).
 
 Owns: the fault matrix. Every EC2 fault is injected on ONE route (rt1's ReplaceRoute, matched by
 RouteTableId) so that the test can tell "the faulted action failed" from "the others were still
@@ -438,10 +438,10 @@ def test_malformed_answer_is_a_failure_that_says_so(call: str, scenario: Scenari
 @pytest.mark.parametrize("kind", ["throttle", "hang"])
 def test_changed_resources_are_tagged_when_another_call_meets_the_deadline(
         kind: str, scenario: Scenario, node_a: Node, cloud: Cloud, proxy: Proxy) -> None:
-    # design.md §5: every resource an action changed is tagged. rt1's ReplaceRoute never succeeds
-    # before the deadline; the address, rt2 and the EIP did change and must say who moved them —
-    # untagged, the peer's reconcile takes them for "nobody's" (§6.1 rule 4) whatever the
-    # priorities.
+    # docs/contracts.md §7: every resource an action changed is tagged. rt1's ReplaceRoute never
+    # succeeds before the deadline; the address, rt2 and the EIP did change and must say who moved
+    # them — untagged, the peer's reconcile takes them for "nobody's" (docs/contracts.md §9.3,
+    # rule 4) whatever the priorities.
     # (throttle: 700 ms before each answer, so the retries surely meet the deadline.)
     slow = {"action": "ReplaceRoute", "params": {"RouteTableId": scenario.rt1}, "kind": "delay",
             "ms": 700}
@@ -457,8 +457,8 @@ def test_changed_resources_are_tagged_when_another_call_meets_the_deadline(
 
 def test_reconcile_fault_in_one_vhid_does_not_starve_another(scenario: Scenario, node_a: Node,
                                                              cloud: Cloud, proxy: Proxy) -> None:
-    # One failed action never stops the others (design.md §6). wan@1's rt1 hangs; lan@2's address
-    # (a different VHID, a different ENI) must still be repaired in the same run.
+    # One failed action never stops the others (docs/contracts.md §8.1). wan@1's rt1 hangs; lan@2's
+    # address (a different VHID, a different ENI) must still be repaired in the same run.
     proxy.rules([rt1_rule(scenario, "hang")])
     r = node_a.run("--deadline", str(DEADLINE), "reconcile", "--json", timeout=60)
     rep = check_report(r, "reconcile")

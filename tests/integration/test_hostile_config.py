@@ -1,6 +1,6 @@
 """Hostile input: broken and adversarial config.xml files, command-line arguments, ifconfig output
-and the fuzzers' regression inputs, fed to the real binary (design.md §3 exit codes, §4
-validation).
+and the fuzzers' regression inputs, fed to the real binary (docs/contracts.md §2.4 exit
+codes, §5.1 reading config.xml, §6 validation).
 
 Owns: the corpus tests. The static corpus is tests/corpus/config/ (its README lists what each file
 tries); files too big to commit (100k-deep nesting, 70 MB, 60 MB, 4 M nodes, 20k rows, 40k

@@ -1,6 +1,6 @@
-"""`awsha interfaces` and `awsha map-ip` (design.md §3; issue 4: the GUI's interface and address
-choices, and XMLRPC sync's address mapping). Real binary, node A's IMDS emulator and fake ifconfig;
-values come from moto's ENIs through the emulator.
+"""`awsha interfaces` and `awsha map-ip` (docs/contracts.md §2, §4.7; issue 4: the GUI's interface
+and address choices, and XMLRPC sync's address mapping). Real binary, node A's IMDS emulator and
+fake ifconfig; values come from moto's ENIs through the emulator.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Integration tests of `awsha reconcile`, written against design.md's fixed contracts (§3 command
-line and exit codes, §3.1 JSON report, §5 tags, §6 observe-then-repair, §6.1 reconcile rules, §7
-locks).
+"""Integration tests of `awsha reconcile`, written against the fixed contracts of docs/contracts.md
+(§2 command line and exit codes, §4 JSON report, §7 tags, §8.2 observe-then-repair, §9 reconcile
+rules, §10 locks).
 
 Owns: the required reconcile tests. They drive the real binary (AWSHA_BIN, default
 target/debug/awsha) against moto with fidelity patches, through the fault proxy (which counts every
@@ -255,7 +255,7 @@ def test_incomplete_takeover_from_dead_higher_priority_master(marker: str, scena
     # moto: P1, P3, P4. A (advskew 0) was MASTER and its tags remain on the resources; A dies, B
     # (advskew 100) becomes MASTER and its failover's ReplaceRoutes are refused.
     # marker "lost": B's takeover file is gone (e.g. /var/run wiped by a reboot); T then falls back
-    # to the newest awsha:modified among B's own tags for wan@1 (design.md §6.1 rule 2) — the
+    # to the newest awsha:modified among B's own tags for wan@1 (docs/contracts.md §9.2) — the
     # address and EIP B's failover did move — and the result must be the same. (Were T unknown, A's
     # higher priority would make B defer.)
     only_wan1_master(node_a)
@@ -327,8 +327,8 @@ def test_backup_node_sends_no_request(scenario: Scenario, node_a: Node, node_b: 
 def test_in_sync_makes_no_mutating_request_and_few_reads(extra_routes: int, ec2: Any,
                                                          scenario: Scenario, node_a: Node,
                                                          cloud: Cloud, proxy: Proxy) -> None:
-    # moto: P1, P3, P4; CreateRoute/ReplaceRoute/DescribeRouteTables (plain). design.md §6: the
-    # observation is a fixed, small number of Describe calls however many actions there are.
+    # moto: P1, P3, P4; CreateRoute/ReplaceRoute/DescribeRouteTables (plain). docs/contracts.md §8:
+    # the observation is a fixed, small number of Describe calls however many actions there are.
     extra = []
     for i in range(extra_routes):
         rtb = scenario.rt1 if i % 2 == 0 else scenario.rt2
@@ -450,7 +450,8 @@ def test_recent_change_is_skipped_within_grace(scenario: Scenario, node_a: Node,
 def test_vhid_locked_by_a_failover_is_skipped(scenario: Scenario, node_a: Node, cloud: Cloud,
                                               proxy: Proxy) -> None:
     # moto: P1, P3 for the VHIDs that are repaired. A is MASTER of both VHIDs, both drifted to B;
-    # a failover of wan@1 holds its lock (design.md §7: flock on AWSHA_RUN_DIR/awsha.wan_1.lock).
+    # a failover of wan@1 holds its lock (docs/contracts.md §10: flock on
+    # AWSHA_RUN_DIR/awsha.wan_1.lock).
     lock_path = node_a.run_dir / "awsha.wan_1.lock"
     with open(lock_path, "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -505,7 +506,8 @@ def test_unknown_takeover_time_counts_as_split_brain(scenario: Scenario, node_a:
                                                     node_b: Node, cloud: Cloud,
                                                     proxy: Proxy) -> None:
     # moto: P1, P3, P4. A never failed over (no takeover file, none of its tags anywhere): T is
-    # unknown, so B's change is a split brain (§6.1 rule 5) — and B has the lower priority.
+    # unknown, so B's change is a split brain (docs/contracts.md §9.3 rule 5) — and B has the lower
+    # priority.
     only_wan1_master(node_a)
     failover_ok(node_b, "wan@1", "--force")
     assert not node_a.marker().exists()
@@ -522,7 +524,7 @@ def test_unknown_takeover_time_counts_as_split_brain(scenario: Scenario, node_a:
 def test_running_advskew_counts_maintenance_mode_defers(scenario: Scenario, node_a: Node,
                                                         node_b: Node, cloud: Cloud,
                                                         proxy: Proxy) -> None:
-    # moto: P1, P3, P4. design.md §5/§6.1: this node's priority is its *running* advskew from
+    # moto: P1, P3, P4. docs/contracts.md §7/§9: this node's priority is its *running* advskew from
     # ifconfig. A is in persistent CARP maintenance (ifconfig shows advskew 254; config.xml still
     # says 0) yet still claims MASTER; B (100) failed over after A: B is preferred, A defers.
     only_wan1_master(node_a)
@@ -548,7 +550,7 @@ def test_running_advskew_counts_maintenance_mode_defers(scenario: Scenario, node
 def test_equal_priority_is_broken_by_the_smaller_instance_id(scenario: Scenario, node_a: Node,
                                                              node_b: Node, cloud: Cloud,
                                                              proxy: Proxy) -> None:
-    # moto: P1, P3, P4. Both members run advskew 0 (design.md §5: a tie goes to the smaller
+    # moto: P1, P3, P4. Both members run advskew 0 (docs/contracts.md §7: a tie goes to the smaller
     # instance id as a plain string). Each takes over in turn (A first, then B), then both
     # reconcile: exactly the one with the smaller id ends up holding everything, with no ping-pong.
     only_wan1_master(node_a)
@@ -582,9 +584,9 @@ def test_equal_priority_is_broken_by_the_smaller_instance_id(scenario: Scenario,
 
 def test_carp_state_is_reread_just_before_repairing(scenario: Scenario, node_a: Node,
                                                     cloud: Cloud, proxy: Proxy) -> None:
-    # moto: reads only. design.md §7: reconcile re-reads CARP state immediately before acting on a
-    # VHID. This ifconfig shows A MASTER of wan@1 on its first call and BACKUP on every later one
-    # (CARP moved while reconcile was observing).
+    # moto: reads only. docs/contracts.md §10: reconcile re-reads CARP state immediately before
+    # acting on a VHID. This ifconfig shows A MASTER of wan@1 on its first call and BACKUP on every
+    # later one (CARP moved while reconcile was observing).
     only_wan1_master(node_a)
     master_text = node_a.ifconfig.read()
     node_a.set_carp(1, state="BACKUP")
@@ -629,8 +631,9 @@ def test_wrong_route_table_fails_only_its_own_action(scenario: Scenario, node_a:
                                                      cloud: Cloud, proxy: Proxy) -> None:
     # moto: DescribeRouteTables with an unknown id in RouteTableId.N fails the whole call with
     # InvalidRouteTableID.NotFound (as EC2); with a route-table-id filter the unknown table is simply
-    # absent. design.md §6 ("one failed action never stops the others") and docs/behaviour.md ("a
-    # route table id is wrong → that route stays failed every run"): only that route fails.
+    # absent. docs/contracts.md §8.1 ("one failed action never stops the others") and
+    # docs/behaviour.md ("a route table id is wrong → that route stays failed every run"): only that
+    # route fails.
     only_wan1_master(node_a)
     node_a.config.routes.append({"vhid": "wan@1", "routetable": MISSING_RTB,
                                  "cidr": "10.98.0.0/16", "interface": "lan", "xmlrpcsync": ""})
@@ -648,7 +651,7 @@ def test_address_holder_found_without_describe_network_interfaces(scenario: Scen
                                                                   node_a: Node, node_b: Node,
                                                                   cloud: Cloud,
                                                                   proxy: Proxy) -> None:
-    # moto: P1, P3, P4. design.md §6.1 rule 1: the last writer of an address not on this node's ENI
+    # moto: P1, P3, P4. docs/contracts.md §9.1: the last writer of an address not on this node's ENI
     # is the ENI that holds it — "DescribeNetworkInterfaces where permitted, else the newest
     # awsha-tagged ENI of another instance with awsha:vhid = this VHID". Here the policy denies
     # DescribeNetworkInterfaces; B's wan ENI carries B's tags for wan@1 (split brain after A's

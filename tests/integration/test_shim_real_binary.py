@@ -1,4 +1,4 @@
-"""The PHP shim driving the real binary (design.md §8, issue 4): pfSense's CARP hook
+"""The PHP shim driving the real binary (docs/contracts.md §12, issue 4): pfSense's CARP hook
 `awsha_plugin_carp()` on rc.carpmaster → the `awsha-run` wrapper → `awsha --json failover 1@ena0`
 against moto (through the fault proxy), node A's IMDS emulator and fake ifconfig.
 

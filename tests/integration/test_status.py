@@ -1,6 +1,6 @@
-"""Integration tests of `awsha status`, written against design.md's fixed contracts (§3 command line,
-§3.1 JSON report: `vhids`, and per action the added fields `state`, `desired`, `actual`,
-`points_here`, `in_sync`, `last_writer`; §5 tags).
+"""Integration tests of `awsha status`, written against the fixed contracts of docs/contracts.md
+(§2 command line, §4 JSON report: `vhids`, and per action the added fields of §4.7 `state`,
+`desired`, `actual`, `points_here`, `in_sync`, `last_writer`; §7 tags).
 
 Owns: the required status tests. They drive the real binary (AWSHA_BIN, default target/debug/awsha)
 against moto with fidelity patches, through the fault proxy, with one IMDS emulator and one fake
@@ -34,8 +34,8 @@ STATUS_FIELDS = ("state", "desired", "actual", "points_here", "in_sync")
 
 
 def status(node: Node, code: int = 0) -> dict[str, Any]:
-    """`awsha status --json` on `node`: exit `code`, the §3.1 shape, the status fields on every
-    action, and in_sync = (points_here == (state == MASTER))."""
+    """`awsha status --json` on `node`: exit `code`, the shape of docs/contracts.md §4, the status
+    fields on every action, and in_sync = (points_here == (state == MASTER))."""
     r = node.run("status", "--json")
     assert r.code == code, r.describe()
     rep = check_report(r, "status")

@@ -1,7 +1,7 @@
 <?php
 
 /*
- * The whole chain with the real binary (design.md §8): awsha_plugin_carp() on
+ * The whole chain with the real binary (docs/contracts.md §12): awsha_plugin_carp() on
  * rc.carpmaster -> awsha-run -> awsha --json failover 1@ena0 -> moto's EC2
  * behind the fault proxy, with the IMDSv2 emulator and the fake ifconfig.
  *

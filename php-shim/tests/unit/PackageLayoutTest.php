@@ -1,6 +1,7 @@
 <?php
 
-/* The port's files agree with each other, with pfSense's package rules and with design.md §4. */
+/* The port's files agree with each other, with pfSense's package rules and with
+ * docs/contracts.md §5. */
 final class PackageLayoutTest extends ShimTestCase {
 	private const PAGES = array(
 		'awsha.xml' => 'awsha',
@@ -33,7 +34,7 @@ final class PackageLayoutTest extends ShimTestCase {
 					$fields[] = (string)$field->fieldname;
 				}
 			}
-			$this->assertSame(AWSHA_SECTIONS[$section], $fields, "{$file}: the fields are the config.xml schema of design.md §4");
+			$this->assertSame(AWSHA_SECTIONS[$section], $fields, "{$file}: the fields are the config.xml schema of docs/contracts.md §5");
 			$this->assertStringContainsString('awsha_resync();', (string)$page->custom_php_resync_config_command, $file);
 			$this->assertStringContainsString("awsha_validate_input('{$section}', \$_POST, \$id, \$input_errors);", (string)$page->custom_php_validation_command, $file);
 		}
