@@ -51,6 +51,12 @@ Control API (no token; under /_emulator/):
                           {"mode": "no_interface_id", "mac": M} macs/M/interface-id → 404
                           {"mode": "expire_tokens"}            one-off: every token issued so far
                                                                becomes invalid (mode unchanged)
+                          {"mode": "expire_tokens_on_get"}     one-off, armed now, fired by the next
+                                                               metadata GET as it is served (after
+                                                               any `slow` delay): every token issued
+                                                               so far becomes invalid, that GET's
+                                                               included (mode unchanged; "ok" and
+                                                               reset disarm it)
                           {"mode": "refuse_tokens"}            PUT /latest/api/token → 403, as IMDS
                                                                answers when it is disabled (GETs
                                                                then have no valid token: 401)
@@ -117,6 +123,7 @@ class EmulatorState:
         self.tokens: dict[str, float] = {}  # token → expiry (monotonic)
         self.issued: list[str] = []  # every token handed out since the last reset
         self.mode = "ok"
+        self.expire_on_get = False  # expire_tokens_on_get: armed until the next metadata GET
         self.delay_ms = 0
         self.missing_iid_mac: str | None = None
         self.counts: dict[str, int] = {}
@@ -363,7 +370,11 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 if mode == "expire_tokens":
                     st.tokens.clear()
+                elif mode == "expire_tokens_on_get":
+                    st.expire_on_get = True
                 elif mode in ("ok", "401", "slow", "no_interface_id", "refuse_tokens", "no_region"):
+                    if mode == "ok":
+                        st.expire_on_get = False
                     st.mode = mode
                     st.delay_ms = int(data.get("delay_ms", 0)) if mode == "slow" else 0
                     st.missing_iid_mac = (data.get("mac") or "").lower() or None
@@ -391,6 +402,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.log = []
                 st.snapshot = None
                 st.mode, st.delay_ms, st.missing_iid_mac = "ok", 0, None
+                st.expire_on_get = False
             return self._send(200, json.dumps({"ok": True}), "application/json")
         if self.command == "GET" and path == "/_emulator/credentials":
             return self._send(200, json.dumps({**st.credentials, "RoleName": st.role}),
@@ -454,6 +466,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(405, "Method Not Allowed")
         token = self.headers.get(TOKEN_HEADER)
         with st.lock:
+            if st.expire_on_get:
+                st.tokens.clear()
+                st.expire_on_get = False
             expiry = st.tokens.get(token or "")
             valid = expiry is not None and expiry > time.monotonic()
         if mode == "401" or not valid:
