@@ -95,7 +95,7 @@ VHID = "wan@1"
 VHID6 = "wan@3"  # the dual-stack world's IPv6 CARP VIP (awsha_scenario.py "dual stack")
 MIB = 1024 * 1024
 # The scale case's token bucket for ReplaceRoute (issue 11): EC2's default is 50 + 5/s
-# (reference/ec2.md §5); the issue measures against 40 + 10/s.
+# (docs/references.md §4); the issue measures against 40 + 10/s.
 SCALE_BUCKET = {"capacity": 40, "refill": 10}
 # EC2's filter values per request, and the awsha tag keys DescribeTags may filter on as well.
 FILTER_LIMIT = 200

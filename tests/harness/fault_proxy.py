@@ -46,8 +46,8 @@ leaves, so once a client has an answer, the log already holds that request: no t
 for the log to catch up, and "B was sent after A was answered" is `B.seq > A.done_seq`, whatever
 the machine's load.
 
-Settings (POST /_proxy/config), each modelling what EC2 does and moto does not (reference/ec2.md
-"Account-scale facts", §5):
+Settings (POST /_proxy/config), each modelling what EC2 does and moto does not (docs/references.md
+§1.3, §1.5, §4):
     "delay_ms": N          fixed delay added to every EC2 request (forwarded or answered here)
     "paging": {"page_size": 2, "empty_first_page": true, "actions": [...]} | null
                            Describe actions whose result is a list (default actions:
@@ -85,7 +85,7 @@ Settings (POST /_proxy/config), each modelling what EC2 does and moto does not (
                            ReplaceRoute on a destination missing from its table: moto (like EC2
                            today) answers InvalidParameterValue "… Use CreateRoute instead."; with
                            this set, the proxy answers InvalidRoute.NotFound instead (what EC2 may
-                           answer once the reported defect is fixed, ec2.md "Account-scale facts"),
+                           answer once the reported defect is fixed, docs/references.md §1.3),
                            naming whichever destination field the request carried (IPv4, IPv6 or
                            prefix list).
 
@@ -108,7 +108,7 @@ Rule (JSON object):
 Rules are tried in order. A `delay` rule adds its delay and the search goes on; the first other
 matching rule with uses left is applied and ends the search; with none, the request is forwarded.
 throttle = HTTP 503 with EC2 code RequestLimitExceeded (the EC2/older-SDK status for it,
-reference/ec2.md §4). error bodies use EC2's XML error shape; an error rule with status 400 and
+docs/references.md §3). error bodies use EC2's XML error shape; an error rule with status 400 and
 code RequestTimeout gives the answer the AWS SDKs retry as transient although it is a 400.
 Token buckets and the filter limit are checked first, in that order, before any rule.
 """
@@ -144,7 +144,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "trailers", "transfer-encoding", "upgrade", "proxy-connection"}
 KINDS = {"throttle", "error", "delay", "hang", "reset", "malformed"}
 
-# EC2's limit on filter values per request (reference/ec2.md "Account-scale facts").
+# EC2's limit on filter values per request (docs/references.md §1.5).
 DEFAULT_FILTER_LIMIT = 200
 # Paginated Describe actions and the element that holds their list (DescribeAddresses has no
 # pagination in EC2).

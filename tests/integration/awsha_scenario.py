@@ -226,7 +226,7 @@ def build_scenario(ec2: Any, ami: str) -> Scenario:
 
 
 def rfc3339_ms(when: datetime) -> str:
-    """`awsha:modified`'s format (design.md §5): RFC 3339 UTC with milliseconds."""
+    """`awsha:modified`'s format (docs/contracts.md §7): RFC 3339 UTC with milliseconds."""
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 

@@ -2,7 +2,7 @@
 with short and empty pages, the 200-filter-value limit, per-action token buckets, CreateTags that
 fails whole for one resource, 400 RequestTimeout, InvalidRoute.NotFound, a VGW-propagated route
 beside the static one, and a second pfSense pair in the same account with the same CIDRs and VHID
-names (design.md §10.1 settles the contract).
+names (docs/contracts.md §8.3, §9.4 and §4.4 state the contract).
 
 Owns: one test (or a few) per numbered point of issue 11, each named `test_<n>_…` after it. Each
 asserts what the fixed binary must do and fails on the seed's binary for the reason the issue
@@ -18,7 +18,7 @@ names (docs/reliability.md, "Real EC2, not moto", lists them):
    8 validation            an EIP row on another VHID's IP row address is a configuration error
    9 throttling at scale   100 / 200 routes behind a token bucket: 0 failed actions; a run that
                            cannot fit its deadline says so before it starts
-  10 §10.1                 resolution `planned` / `failed`; `instance` whenever IMDS answered
+  10 report                resolution `planned` / `failed`; `instance` whenever IMDS answered
 
 The proxy's EC2-like settings are per test (conftest resets the proxy, so every test starts with
 EC2's filter limit on and nothing else). moto: P1 (addresses move within their subnet only, so the
@@ -47,7 +47,7 @@ from awsha_scenario import (
 DENIED = {"kind": "error", "status": 403, "code": "UnauthorizedOperation",
           "message": "You are not authorized to perform this operation.", "times": None}
 RESOLUTIONS = ("reclaimed", "deferred", "failed", "planned")
-FAILOVER_DEADLINE_S = 30  # design.md §3: the default --deadline
+FAILOVER_DEADLINE_S = 30  # docs/contracts.md §2.1: the default --deadline
 # Process start, config, IMDS and the report, on a loaded 2-core machine with a debug build.
 MARGIN_S = 3.0
 # CIDR of the extra route rows (one per route table).
@@ -58,8 +58,8 @@ SCALE_CIDR = "10.200.0.0/16"
 
 def run_report(node: Node, command: str, *args: str, env: dict[str, str] | None = None,
                timeout: float = 90) -> tuple[Timed, dict[str, Any]]:
-    """Run `awsha <command> … --json`; check the §3.1 report shape (with the four §10.1
-    resolutions); return (run, report)."""
+    """Run `awsha <command> … --json`; check the report shape of docs/contracts.md §4 (with the
+    four resolutions of §4.4); return (run, report)."""
     r = node.run(command, *args, "--json", env_extra=env, timeout=timeout)
     rep = check_report(r, command)
     for s in rep.get("split_brain", []):
@@ -289,9 +289,9 @@ def test_3_other_pair_never_causes_a_deferral_or_split_brain(other: str, scenari
     # the same account (same CIDRs, same addresses, same VHID names) writes fresher tags — of
     # higher priority than B (advskew 0) or lower (200). Our address drifts (moved by hand to A's
     # ENI, untagged); the policy denies DescribeNetworkInterfaces, as the seed's does. Only this
-    # pair's members count (§10.1): the other pair's ENI found by the account-wide tag search is
-    # nobody, so B repairs, with no split-brain entry. Seed: "higher" defers for ever (a false
-    # split brain every minute), "lower" reports a false reclaim.
+    # pair's members count (docs/contracts.md §9.4): the other pair's ENI found by the
+    # account-wide tag search is nobody, so B repairs, with no split-brain entry. Seed: "higher"
+    # defers for ever (a false split brain every minute), "lower" reports a false reclaim.
     only_wan1_master(node_a, node_b)
     node_a.set_carp(1, state="INIT")
     node_b.set_carp(1, state="MASTER")
@@ -370,8 +370,8 @@ def test_4_one_refusing_resource_leaves_the_others_tagged(refusal: str, scenario
     # rt2 refuses tags: it already has 50 user tags (moto's TagLimitExceeded, as EC2), or a
     # narrowed IAM policy denies tagging it (the proxy refuses any CreateTags naming it). Either
     # way a batch that names rt2 fails whole. Everything else that moved must still carry all
-    # five awsha tags — untagged, it looks like "nobody's" change to the peer (§6.1 rule 4).
-    # Seed: one CreateTags for all four resources, so none is tagged.
+    # five awsha tags — untagged, it looks like "nobody's" change to the peer (docs/contracts.md
+    # §9.3, rule 4). Seed: one CreateTags for all four resources, so none is tagged.
     if refusal == "tag-limit":
         ec2.create_tags(Resources=[scenario.rt2],
                         Tags=[{"Key": f"team:{i}", "Value": "x"} for i in range(50)])
@@ -440,7 +440,7 @@ def test_5_propagated_route_beside_the_static_one_is_not_drift(scenario: Scenari
 def test_6_request_timeout_400_is_retried(code: str, scenario: Scenario, node_a: Node,
                                           cloud: Cloud, proxy: Proxy) -> None:
     # The AWS SDKs treat RequestTimeout / RequestTimeoutException as transient although EC2
-    # answers them with HTTP 400 (§10.1). Seed: a 400 is final, so rt1 fails.
+    # answers them with HTTP 400 (docs/contracts.md §8.3). Seed: a 400 is final, so rt1 fails.
     proxy.rules([{"action": "ReplaceRoute", "params": {"RouteTableId": scenario.rt1},
                   "kind": "error", "status": 400, "code": code, "times": 1,
                   "message": "Your socket connection to the server was not read from or written "
@@ -648,7 +648,7 @@ def test_9_work_that_cannot_fit_the_deadline_is_announced_before_starting(
         f"stderr said it {said[0] - min(answered):+.3f} s after the first EC2 answer")
 
 
-# ---- 10. design.md §10.1: resolutions and `instance` -----------------------------------------------
+# ---- 10. resolutions and `instance` (docs/contracts.md §4.1, §4.4) ---------------------------------
 
 def test_10_dry_run_split_brain_is_planned(scenario: Scenario, node_a: Node, node_b: Node,
                                            cloud: Cloud, proxy: Proxy) -> None:
@@ -692,8 +692,8 @@ def test_10_failed_reclaim_is_reported_failed(scenario: Scenario, node_a: Node, 
 def test_10_instance_is_reported_whenever_imds_answered_it(command: str, scenario: Scenario,
                                                           node_a: Node, proxy: Proxy) -> None:
     # IMDS answers the instance id but has no placement/region (IMDS before 2020-08-24): the
-    # run cannot reach EC2, yet it learnt `instance` from IMDS, so the report carries it (§10.1).
-    # Seed: omitted whenever the run stops at discovery.
+    # run cannot reach EC2, yet it learnt `instance` from IMDS, so the report carries it
+    # (docs/contracts.md §4.1). Seed: omitted whenever the run stops at discovery.
     node_a.imds.faults("no_region")
     args = ("wan@1",) if command == "failover" else ()
     r, rep = run_report(node_a, command, *args)

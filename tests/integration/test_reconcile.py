@@ -49,7 +49,7 @@ def reconcile(node: Node, *flags: str, code: int = 0, env: dict[str, str] | None
     for s in rep.get("split_brain", []):
         for key in ("vhid", "resource", "by_instance", "advbase", "advskew", "at", "resolution"):
             assert key in s, f"split_brain entry lacks {key!r}: {s}\n{r.describe()}"
-        # design.md §10.1: also `failed` (a reclaim that failed) and `planned` (--dry-run).
+        # docs/contracts.md §4.4: also `failed` (a reclaim that failed) and `planned` (--dry-run).
         assert s["resolution"] in ("reclaimed", "deferred", "failed", "planned"), s
     return rep
 

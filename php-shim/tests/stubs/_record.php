@@ -6,7 +6,7 @@
  * file named by the environment variable AWSHA_STUB_LOG.
  *
  * Profiles. The stubs model the pfSense releases that differ for a package
- * (reference/pfsense.md, "Release differences"); the profile is the
+ * (docs/references.md §13); the profile is the
  * environment variable AWSHA_STUB_PROFILE, or $GLOBALS['__stub_profile'] for
  * what can change inside one process:
  *   2.7.2    CE 2.7.2: pfsense/pfsense RELENG_2_7_2 (ec956d343e, 2024-12-06).
@@ -73,7 +73,7 @@ function awsha_stub_path($path) {
  * disable_functions=openlog,syslog,closelog (bootstrap.php), which lets these
  * take their place (PHP >= 8.0). They keep what the C library keeps: the
  * ident of the last openlog() until closelog(); without one, syslog(3) uses
- * the program name, which for pfSense's PHP is "php" (reference/pfsense.md).
+ * the program name, which for pfSense's PHP is "php" (docs/references.md §13).
  */
 if (!function_exists('syslog')) {
 	function openlog(string $prefix, int $flags, int $facility): bool {
