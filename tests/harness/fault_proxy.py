@@ -19,6 +19,7 @@ connection: about 40 ms per request on Linux, which is the harness's time, not E
 
 Control API (same port, paths under /_proxy/, never forwarded):
     POST /_proxy/rules   JSON list of rules; replaces the rule set (counters kept)
+    POST /_proxy/release lets every request a `hold` rule holds go on (see the rules)
     POST /_proxy/reset   clears rules, counts, log, pagination tokens and throttle counts; every
                          setting of /_proxy/config back to its default (delay --delay-ms, no
                          paging, filter limit --filter-limit, no buckets, no propagated routes,
@@ -97,16 +98,19 @@ Rule (JSON object):
                                             (ResourceId.1, ResourceId.2, …) is one of these ids —
                                             e.g. a CreateTags refused for one resource fails the
                                             whole batch, and a call without it passes
-     "kind": "throttle" | "error" | "delay" | "hang" | "reset" | "malformed",
+     "kind": "throttle" | "error" | "delay" | "hold" | "hang" | "reset" | "malformed",
      "times": N | null,                     how many matching requests it affects (null = always;
                                             default 1 for throttle, null for the others)
      "status": 400, "code": "X", "message": "Y"      (error; `{match}` in the message becomes the
                                                       id list_contains matched)
      "ms": 500                                       (delay)
-     "seconds": 30                                   (hang; capped at 300)
+     "seconds": 30                                   (hold, hang; capped at 300)
      "body": "..."                                   (malformed; default a fixed garbage string)}
-Rules are tried in order. A `delay` rule adds its delay and the search goes on; the first other
-matching rule with uses left is applied and ends the search; with none, the request is forwarded.
+Rules are tried in order. A `delay` rule adds its delay and the search goes on; so does a `hold`
+rule, which keeps the request, unanswered, until POST /_proxy/release (or `seconds`) and then lets
+it go on as if the rule were not there — a test can then know that nothing was answered before it
+released (a reset drops held requests). The first other matching rule with uses left is applied
+and ends the search; with none, the request is forwarded.
 throttle = HTTP 503 with EC2 code RequestLimitExceeded (the EC2/older-SDK status for it,
 docs/references.md §3). error bodies use EC2's XML error shape; an error rule with status 400 and
 code RequestTimeout gives the answer the AWS SDKs retry as transient although it is a 400.
@@ -142,7 +146,7 @@ UPSTREAM_TIMEOUT = 120.0
 GARBAGE = "\x00\x01this is not XML <Response><Errors <<<&&& \xff"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "proxy-connection"}
-KINDS = {"throttle", "error", "delay", "hang", "reset", "malformed"}
+KINDS = {"throttle", "error", "delay", "hold", "hang", "reset", "malformed"}
 
 # EC2's limit on filter values per request (docs/references.md §1.5).
 DEFAULT_FILTER_LIMIT = 200
@@ -300,6 +304,8 @@ class ProxyState:
         self.seq = 0
         # Set on reset/shutdown: every `hang` waiting on it lets go at once.
         self.release = threading.Event()
+        # Set by POST /_proxy/release (and on reset): every request a `hold` rule keeps goes on.
+        self.gate = threading.Event()
         self._defaults()
 
     def _defaults(self) -> None:
@@ -322,7 +328,7 @@ class ProxyState:
                 raise ValueError(f"unknown rule kind {kind!r}")
             rule.setdefault("action", "*")
             rule.setdefault("times", 1 if kind == "throttle" else None)
-            if kind == "hang":
+            if kind in ("hang", "hold"):
                 rule["seconds"] = min(float(rule.get("seconds", 30)), MAX_HANG_SECONDS)
             if kind == "error":
                 rule.setdefault("status", 400)
@@ -397,7 +403,17 @@ class ProxyState:
             self._defaults()
             old = self.release
             self.release = threading.Event()
+            held = self.gate
+            self.gate = threading.Event()
         old.set()
+        held.set()
+
+    def release_held(self) -> None:
+        """Let every request held by a `hold` rule go on; later ones are held again."""
+        with self.lock:
+            held = self.gate
+            self.gate = threading.Event()
+        held.set()
 
     def admit(self, action: str, ec2_call: bool, n_filter_values: int,
               entry: dict[str, Any]) -> str | None:
@@ -422,9 +438,10 @@ class ProxyState:
                 return "filter_limit"
         return None
 
-    def match(self, action: str, params: dict[str, str]) -> tuple[float, dict[str, Any] | None]:
-        """Pick what to do: (extra delay in s, terminal rule or None)."""
+    def match(self, action: str, params: dict[str, str]) -> tuple[float, dict[str, Any] | None, float]:
+        """Pick what to do: (extra delay in s, terminal rule or None, seconds to hold or 0)."""
         delay = self.delay_ms / 1000.0
+        hold = 0.0
         with self.lock:
             for rule in self.rules:
                 if rule["action"] not in ("*", action):
@@ -447,11 +464,14 @@ class ProxyState:
                 if rule["kind"] == "delay":
                     delay += float(rule.get("ms", 0)) / 1000.0
                     continue
+                if rule["kind"] == "hold":
+                    hold = max(hold, rule["seconds"])
+                    continue
                 chosen = copy.deepcopy(rule)
                 if found is not None and "message" in chosen:
                     chosen["message"] = str(chosen["message"]).replace("{match}", found)
-                return delay, chosen
-        return delay, None
+                return delay, chosen, hold
+        return delay, None, hold
 
     def record(self, entry: dict[str, Any], arrived: float) -> None:
         """Log `entry` once: just before its answer is written, or when the proxy lets go of a
@@ -550,6 +570,9 @@ class Handler(BaseHTTPRequestHandler):
             if self.command == "POST" and path == "/_proxy/reset":
                 st.reset()
                 return self._json(200, {"ok": True})
+            if self.command == "POST" and path == "/_proxy/release":
+                st.release_held()
+                return self._json(200, {"ok": True})
             if self.command == "POST" and path == "/_proxy/config":
                 cfg = json.loads(body or b"{}")
                 if not isinstance(cfg, dict):
@@ -606,18 +629,24 @@ class Handler(BaseHTTPRequestHandler):
             action = f"{self.command} {urlsplit(self.path).path}"
 
         st = self.state
-        release = st.release
+        release, gate = st.release, st.gate
         n_values = filter_values(action, pairs + query) if ec2_call else 0
         entry: dict[str, Any] = {"action": action, "params": params, "status": 0,
                                  "fault": None, "t": arrived, "filter_values": n_values}
         refused = st.admit(action, ec2_call, n_values, entry)
+        hold = 0.0
         if refused is None:
-            delay, rule = st.match(action, params)
+            delay, rule, hold = st.match(action, params)
         else:
             delay, rule = st.delay_ms / 1000.0, None
         entry["fault"] = refused or (rule["kind"] if rule else None)
         self._entry = entry
         try:
+            if hold > 0:
+                gate.wait(hold)
+                if release.is_set():
+                    self.close_connection = True
+                    return  # a reset while holding: drop the request
             if delay > 0 and release.wait(min(delay, MAX_HANG_SECONDS)):
                 self.close_connection = True
                 return  # released by a reset while delaying: drop the request

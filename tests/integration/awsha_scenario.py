@@ -96,6 +96,10 @@ class Proxy:
     def reset(self) -> None:
         http_json(f"{self.url}/_proxy/reset", {})
 
+    def release(self) -> None:
+        """Let the requests a `hold` rule holds go on (fault_proxy.py's docstring)."""
+        http_json(f"{self.url}/_proxy/release", {})
+
     def set_delay(self, ms: int) -> None:
         http_json(f"{self.url}/_proxy/config", {"delay_ms": ms})
 

@@ -17,6 +17,7 @@ import ipaddress
 import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
@@ -163,6 +164,33 @@ def test_proxy_faults(scenario: Scenario, proxy: Proxy) -> None:
     assert time.monotonic() - t < 10
     # other actions keep flowing while one hangs (threaded)
     ec2.describe_subnets()
+
+
+def test_proxy_logs_in_order_before_answering_and_holds_until_released(scenario: Scenario,
+                                                                       proxy: Proxy) -> None:
+    ec2 = via(proxy.url)
+    # An answered request is in the log by the time its client has the answer, numbered at
+    # arrival (seq) and at answer (done_seq) on one counter: the next call comes after it.
+    ec2.describe_vpcs()
+    first = proxy.calls("DescribeVpcs")
+    assert len(first) == 1 and first[0]["status"] == 200, first
+    ec2.describe_subnets()
+    [later] = proxy.calls("DescribeSubnets")
+    assert first[0]["seq"] < first[0]["done_seq"] < later["seq"] < later["done_seq"]
+    # hold: kept unanswered (and unlogged) until the release, then forwarded as usual
+    proxy.rules([{"action": "DescribeVpcs", "kind": "hold", "seconds": 60}])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(ec2.describe_vpcs)
+        deadline = time.monotonic() + 15
+        while proxy.counts().get("DescribeVpcs", 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proxy.counts().get("DescribeVpcs") == 2, proxy.counts()
+        assert not held.done() and len(proxy.calls("DescribeVpcs")) == 1
+        ec2.describe_subnets()  # other actions are not held
+        proxy.release()
+        assert held.result(timeout=15)["Vpcs"]
+    entry = proxy.calls("DescribeVpcs")[-1]
+    assert entry["status"] == 200 and entry["fault"] is None, entry  # held, then forwarded
 
 
 def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, str]:
