@@ -293,7 +293,7 @@ class EmulatorState:
             }
             # IPv6 leaves exist only when there is something to list: IMDS answers 404 for
             # ipv6s on an ENI without IPv6 addresses, as it does for local-ipv4s on an IPv6-only
-            # one (reference/ec2.md §7).
+            # one (docs/references.md §6).
             for leaf_name, values in (("ipv6s", iface["ipv6s"]),
                                       ("subnet-ipv6-cidr-blocks", iface["subnet_ipv6_cidrs"]),
                                       ("vpc-ipv6-cidr-blocks", iface["vpc_ipv6_cidrs"])):

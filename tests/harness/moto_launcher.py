@@ -43,13 +43,13 @@ Dual stack (issue 14; awsha moves IPv6 addresses and routes to IPv6 CIDRs and pr
      another ENI holds (moto added it to a second ENI): EC2 has no reassignment for IPv6 — "An IPv6
      address cannot be reassigned to another network interface; you must first unassign the IPv6
      address from the existing network interface" (EC2 User Guide, "Multiple IP addresses",
-     https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/MultipleIP.html; reference/ec2.md
-     "Account-scale facts"). The refusal's code and wording are UNVERIFIED (no public capture
+     https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/MultipleIP.html; docs/references.md
+     §1.6). The refusal's code and wording are UNVERIFIED (no public capture
      found): InvalidIPAddress.InUse "Address <ip> is in use." — EC2's documented "IP address
      already in use" code (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html)
      with the wording EC2 uses for it on RunInstances (aws/aws-cli discussion #7176). awsha needs
-     it: its IPv6 move must unassign from the holder first (design.md §10.2), and a harness that
-     let two ENIs hold one address could never show a move that skipped the unassign. Also: the
+     it: its IPv6 move must unassign from the holder first (docs/contracts.md §8.1), and a harness
+     that let two ENIs hold one address could never show a move that skipped the unassign. Also: the
      address must lie in the ENI's subnet /64 (EC2: "You must choose IPv6 addresses from the IPv6
      CIDR block range of the subnet"; moto took any text), is parsed and kept in RFC 5952 form (a
      request in another form is the same address), the request is applied wholly or not at all,

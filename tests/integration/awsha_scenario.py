@@ -470,7 +470,7 @@ def loose_ipv6(text: str) -> str:
 def wan3_rows(scn: Scenario, ds: DualStack, form: str = "canonical"
               ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """wan@3's IP row and three route rows. form "loose": addresses and CIDRs in loose_ipv6()
-    form and the pl- id in upper case (valid: design.md §10.2 takes any case or form)."""
+    form and the pl- id in upper case (valid: docs/contracts.md §5.5 takes any case or form)."""
     def t(v: str) -> str:
         if form != "loose":
             return v

@@ -1,6 +1,6 @@
-"""Integration tests of dual stack and prefix lists (issue 14), written against design.md §10.2
-(fixed schema) with §3.1 (report), §4 (validation), §5 (tags), §6 (execution, CreateRoute
-fallback, --dry-run) and §6.1 (reconcile rules) as they apply to the new kinds.
+"""Integration tests of dual stack and prefix lists (issue 14), written against docs/contracts.md
+§5.5 (fixed schema) with §4 (report), §6 (validation), §7 (tags), §8 (execution, CreateRoute
+fallback, --dry-run) and §9 (reconcile rules) as they apply to the new kinds.
 
 Owns: the issue-14 tests of the binary. They run in the opt-in dual-stack world (the `dual`
 fixture; awsha_scenario.py "dual stack"): the default IPv4 scenario plus the VPC's /56, a /64 per
@@ -9,7 +9,7 @@ subnet, IPv6 addresses on every ENI, CARP VIP wan@3 (vhid 3 on wan) whose addres
 2600:1f18:abcd:ef00::/56 in rt2 and a customer-managed prefix list (pl-…) in rt3. Node A is MASTER
 (advskew 0), B BACKUP (advskew 100), as in every other file.
 
-The contract checked (design.md §10.2 + the lead's choices):
+The contract checked (docs/contracts.md §5.5 and §8.1):
   * an IP row's `ipaddr` may be IPv6, in any case or form, used in RFC 5952 form; failover moves it
     with UnassignIpv6Addresses at the ENI that holds it and AssignIpv6Addresses here — afterwards
     it is on this node's ENI and on no other; action kind `ip`, resource this node's ENI, target
@@ -53,8 +53,9 @@ from awsha_scenario import (
 DEST_FIELDS = ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId")
 WAN3_KINDS = ["ip", "route", "route", "route"]
 
-# Tab names in error messages, as test_failover.py accepts them (design.md §4 fixes the shape
-# `<tab> row <n> <element>: …`, not whether <tab> is the GUI title or the config.xml element).
+# Tab names in error messages, as test_failover.py accepts them (docs/contracts.md §6.2 fixes the
+# shape `<tab> row <n> <element>: …`, not whether <tab> is the GUI title or the config.xml
+# element).
 TABS = {"ips": r"(?:ips|awshaips)", "routes": r"(?:routes|awsharoutes)",
         "eips": r"(?:elastic ips|eips|awshaeips)"}
 ANY_ROW = re.compile(r"(?i)(?<![\w-])(elastic ips|awshaips|awsharoutes|awshaeips|ips|routes|eips)"
@@ -91,7 +92,7 @@ def use_rows(node: Node, ds: DualStack, form: str) -> None:
 def failover_wan3(node: Node, *flags: str) -> tuple[Timed, dict[str, Any]]:
     r = node.run("failover", "wan@3", "--json", *flags)
     assert r.code == 0, (f"failover wan@3 must exit 0: its IPv6 and prefix-list rows are valid "
-                         f"(design.md §10.2)\n{r.describe()}")
+                         f"(docs/contracts.md §5.5)\n{r.describe()}")
     return r, check_report(r, "failover")
 
 
@@ -154,7 +155,7 @@ def assert_wan3_tagged(cloud: Cloud, scn: Scenario, ds: DualStack, node: Node, a
         tags = cloud.tags(resource)
         awsha = {k: v for k, v in tags.items() if k.startswith("awsha:")}
         assert set(awsha) == set(TAG_KEYS), (
-            f"tags unchanged in schema (design.md §5) on {resource}: {tags}")
+            f"tags unchanged in schema (docs/contracts.md §7) on {resource}: {tags}")
         assert (awsha["awsha:vhid"], awsha["awsha:instance"], awsha["awsha:advbase"],
                 awsha["awsha:advskew"]) == ("wan@3", node.instance_id, "1", str(advskew)), tags
         at = parse_modified(awsha["awsha:modified"])
@@ -336,9 +337,9 @@ def test_reconcile_repairs_ipv6_and_prefix_list_route_drift(dual: DualStack, sce
                                                             node_a: Node, cloud: Cloud,
                                                             proxy: Proxy, ec2: Any) -> None:
     # moto: P9. A manual change after A's takeover (the tables still carry A's tags, so the last
-    # writer is this node: repair, no split brain — design.md §6.1 rule 4): ::/0 pointed back at
-    # B, the prefix-list route deleted. reconcile must see both through the IPv6 / prefix-list
-    # fields and repair exactly those two.
+    # writer is this node: repair, no split brain — docs/contracts.md §9.3 rule 4): ::/0 pointed
+    # back at B, the prefix-list route deleted. reconcile must see both through the IPv6 /
+    # prefix-list fields and repair exactly those two.
     s, ds = scenario, dual
     only_wan3(node_a)
     failover_wan3(node_a)
@@ -446,9 +447,9 @@ def test_split_brain_on_ipv6_address_and_routes_reclaimed_then_deferred(
 def test_dry_run_plans_ipv6_moves_and_sends_nothing(dual: DualStack, scenario: Scenario,
                                                     node_a: Node, cloud: Cloud,
                                                     proxy: Proxy) -> None:
-    # moto: none — no mutating request may reach it (design.md §6: --dry-run sends no request for
-    # a mutating action, not even with DryRun=true). Rows in loose form: the plan says what would
-    # really be sent, in RFC 5952 text and a lower-case pl- id.
+    # moto: none — no mutating request may reach it (docs/contracts.md §8.4: --dry-run sends no
+    # request for a mutating action, not even with DryRun=true). Rows in loose form: the plan says
+    # what would really be sent, in RFC 5952 text and a lower-case pl- id.
     s, ds = scenario, dual
     use_rows(node_a, ds, "loose")
     wanted = ["AssignIpv6Addresses", ds.vip6,
@@ -493,7 +494,8 @@ def test_interfaces_lists_both_families(dual: DualStack, scenario: Scenario, nod
     for side in ("wan", "lan"):
         i = by_key[side]
         assert "ipv6s" in i and "subnet_ipv6_cidrs" in i, (
-            f"each ENI entry carries ipv6s and subnet_ipv6_cidrs (design.md §10.2)\n{r.describe()}")
+            f"each ENI entry carries ipv6s and subnet_ipv6_cidrs (docs/contracts.md §4.7)\n"
+            f"{r.describe()}")
         assert i["ipv6s"] == [ds.ipv6[("A", side)]], r.describe()
         assert i["subnet_ipv6_cidrs"] == [ds.subnet6[side]], r.describe()
         assert i["ipv4s"][0] == s.primary[("A", side)] and i["eni"] == node_a.eni(side)
