@@ -396,8 +396,8 @@ def depth(intervals: list[tuple[float, float]]) -> int:
 
 
 def timeline_round_trips(events: list[dict[str, Any]]) -> int:
-    """EC2 round trips in sequence from the binary's own `timeline` (design.md §10.3: `{"at_ms",
-    "event"}` in the order they happened, "<Action> sent", "<Action> answered[ <code>]"): a request
+    """EC2 round trips in sequence from the binary's own `timeline` (docs/contracts.md §13:
+    `{"at_ms", "event"}` in the order they happened, "<Action> sent", "<Action> answered[ <code>]"): a request
     is one round trip deeper than the deepest request answered before it was sent (the same rule
     as depth(), from the process's side; a request's answer is matched to the oldest outstanding
     request of its action). The list's order is used, not `at_ms`, whose resolution is 1 ms."""

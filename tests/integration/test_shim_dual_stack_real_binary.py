@@ -5,8 +5,8 @@ ENI, CARP VIP wan@3 = VIP6 with its IP row and three route rows ::/0, a /56 and 
 `awsha validate`, `awsha interfaces` and `awsha map-ip` run by the real binary against node A's
 IMDS emulator.
 
-What runs the binary's IPv6 side fails with a binary without it (design.md §10.2; all four pass
-with the binary built from main at 16f09ab, which has it):
+What runs the binary's IPv6 side fails with a binary without it (docs/contracts.md §5.5; all four
+pass with the binary built from main at 16f09ab, which has it):
   * test_the_routes_and_ips_tabs_take_ipv6_and_prefix_lists — `validate` accepting IPv6 CIDRs,
     pl- ids and IPv6 addresses;
   * test_the_ips_tab_suggests_the_enis_ipv6_addresses — `interfaces --json` with `ipv6s`;

@@ -13,7 +13,7 @@ This side builds the scene and checks EC2 afterwards:
     pfSense's mwexec_bg() does) repairs lan@2, and the page then shows the result and all green;
   * with lan@2 BACKUP on A, its line is grey.
 
-`test_status_page_shows_the_last_failover_and_the_recent_runs` needs design.md §10.3 in the
+`test_status_page_shows_the_last_failover_and_the_recent_runs` needs docs/contracts.md §13 in the
 binary (`last_failover` in status, `awsha history --json`, `timeline`): it fails until the binary
 has them.
 

@@ -114,13 +114,14 @@ final class StatusPageRealBinaryTest extends ShimTestCase {
 		}
 	}
 
-	/* Needs design.md §10.3 in the binary: "last_failover" in status, "awsha history", "timeline". */
+	/* Needs docs/contracts.md §13 in the binary: "last_failover" in status, "awsha history",
+	 * "timeline". */
 	public function testLastFailoverAndRecentRunsFromTheRealBinary(): void {
 		$report = $this->status();
 		$wan = array_values(array_filter($report['vhids'], function ($v) {
 			return $v['vhid'] === 'wan@1';
 		}))[0];
-		$this->assertArrayHasKey('last_failover', $wan, 'awsha status --json: vhids[].last_failover (design.md §10.3, issue 15)');
+		$this->assertArrayHasKey('last_failover', $wan, 'awsha status --json: vhids[].last_failover (docs/contracts.md §4.3, issue 15)');
 		[, $out] = $this->page('status_awsha.php');
 		$rows = self::tableRows($out, 'awsha-vhids');
 		$wan_row = array_values(array_filter($rows, function ($r) {

@@ -5,7 +5,7 @@
  * 3), rendered as php-fpm runs them (fixtures/run-page.php; guiconfig.inc,
  * head.inc and foot.inc are stubs, csrf-magic modelled) against fixture
  * JSON of "awsha status --json" and "awsha history --json" (the contract of
- * design.md §3.1 and §10.3). The same pages against the real binary's JSON:
+ * docs/contracts.md §4 and §13). The same pages against the real binary's JSON:
  * tests/integration/StatusPageRealBinaryTest.php, started by
  * tests/integration/test_shim_status_real_binary.py.
  */

@@ -180,7 +180,7 @@ final class ValidationTest extends ShimTestCase {
 		    'the save is refused with the row\'s own problem');
 	}
 
-	/* Issue 14 point 5: what is stored is the form the binary uses (design.md §10.2). */
+	/* Issue 14 point 5: what is stored is the form the binary uses (docs/contracts.md §5.5). */
 	public function testIpv6AndPrefixListInputIsStoredInTheFormTheBinaryUses(): void {
 		$this->validateAnswer(true);
 		$cases = array(
