@@ -1,4 +1,4 @@
-//! The command line (design.md §3, fixed): flags and subcommands only. What a run needs, resolved
+//! The command line (docs/contracts.md §2, fixed): flags and subcommands only. What a run needs, resolved
 //! from these, the environment and defaults, is in `settings`.
 
 use std::path::PathBuf;

@@ -172,7 +172,7 @@ pub fn mark_process_start() {
     STARTED.get_or_init(std::time::Instant::now);
 }
 
-/// What a failover did when, in milliseconds since the process started (contracts §9): shared by
+/// What a failover did when, in milliseconds since the process started (docs/contracts.md §13): shared by
 /// the command and its EC2 client, which adds each request sent and answered.
 #[derive(Clone, Debug, Default)]
 pub struct Timeline(Rc<RefCell<Vec<(u64, String)>>>);

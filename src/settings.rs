@@ -1,5 +1,5 @@
 //! What a run needs, resolved once: command line first, then the environment, then defaults
-//! (docs/contracts.md §3). config.xml's own settings (endpoint, region) come after these; the
+//! (docs/contracts.md §2.5). config.xml's own settings (endpoint, region) come after these; the
 //! commands that talk to AWS apply them (`core::node`).
 
 use std::path::PathBuf;

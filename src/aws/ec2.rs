@@ -26,7 +26,7 @@ impl ApiError {
     }
 
     /// ReplaceRoute on a destination the table does not have: "… Use CreateRoute instead." today;
-    /// `InvalidRoute.NotFound` if AWS fixes that answer (reported to AWS as a defect, ec2.md).
+    /// `InvalidRoute.NotFound` if AWS fixes that answer (reported to AWS as a defect, docs/references.md §1.3).
     pub fn is_missing_route(&self) -> bool {
         (self.code == "InvalidParameterValue" && self.message.contains("CreateRoute"))
             || self.code == "InvalidRoute.NotFound"
@@ -194,7 +194,7 @@ pub(crate) const THROTTLING: &[&str] = &[
     "SlowDown",
 ];
 
-/// A permission check with EC2's `DryRun` (design.md §6: doctor's job, never failover's).
+/// A permission check with EC2's `DryRun` (docs/contracts.md §8.4: doctor's job, never failover's).
 #[derive(Clone, Debug)]
 pub enum DryRun<'a> {
     DescribeRegions,

@@ -23,7 +23,7 @@ use crate::base::net::{Cidr, Destination};
 use crate::base::text::flatten;
 use crate::report::Timeline;
 
-/// Connection and retry settings (design.md §6): a short connect timeout, throttling paced by a
+/// Connection and retry settings (docs/contracts.md §8.3): a short connect timeout, throttling paced by a
 /// per-action limiter that follows EC2's answers, 5xx and transient errors retried with
 /// exponential backoff and jitter, and every call abandoned at the run's deadline.
 pub struct AwsEc2 {
@@ -150,7 +150,7 @@ impl AwsEc2 {
     }
 
     /// Every page of a Describe call: `call(token)` sends one request; pages may be short or
-    /// empty and still carry a token (ec2.md, account-scale facts), so only a missing token ends.
+    /// empty and still carry a token (docs/references.md §1.5), so only a missing token ends.
     async fn all_pages<T, E, F, Fut>(&self, action: &'static str, call: F) -> ApiResult<Vec<T>>
     where
         F: Fn(Option<String>) -> Fut,
@@ -407,7 +407,7 @@ impl Ec2 for AwsEc2 {
                 out.extend(page.route_tables().iter().map(|t| RouteTable {
                     id: t.route_table_id().unwrap_or_default().to_string(),
                     routes: route_map(t.routes().iter().filter_map(|r| {
-                        // Read back from the field it was written to (contracts §5).
+                        // Read back from the field it was written to (docs/contracts.md §5.5).
                         let dest = match (
                             r.destination_cidr_block(),
                             r.destination_ipv6_cidr_block(),

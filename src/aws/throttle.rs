@@ -2,7 +2,7 @@
 //! estimate of how long a batch of calls needs at EC2's documented rates.
 //!
 //! EC2 throttles each API action with its own token bucket per account and Region: a burst up to
-//! the bucket's size, then the refill rate (ec2.md §5). A run that moves hundreds of routes sends
+//! the bucket's size, then the refill rate (docs/references.md §4). A run that moves hundreds of routes sends
 //! them all at once; what the bucket refuses comes back as `RequestLimitExceeded`. Retrying each
 //! refused call on its own exponential backoff burns its attempts while the bucket refills at a
 //! fixed rate, so calls fail although the work fits the deadline. Instead, once an action has been

@@ -165,7 +165,7 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, req: Request<'_>) -> RunOutc
         "failover {vhid} on {} ({state}, advbase {} advskew {})",
         me.instance, stamp.advbase, stamp.advskew
     ));
-    // Recorded before acting, so every tag this run writes is at or after it (contracts §7).
+    // Recorded before acting, so every tag this run writes is at or after it (docs/contracts.md §9.2).
     if let Err(e) = run_dir::write_takeover(&s.run_dir, &vhid, edges.now_millis()) {
         report.vhid_notice(Level::Warning, "takeover", &vhid, None, format!("{e:#}"));
     }

@@ -1,5 +1,5 @@
 //! `awsha history`: the failovers and reconciles that changed or failed something, oldest first
-//! (contracts §9); `--json` prints them as one array.
+//! (docs/contracts.md §13); `--json` prints them as one array.
 
 use crate::base::text::clip;
 use crate::core::history::{counts, entries};

@@ -1,5 +1,5 @@
 //! `awsha reconcile`: every 60 s, check that the resources of each VHID this node is MASTER of
-//! still point here, and repair drift by the rules of docs/contracts.md §7 — reclaim from a
+//! still point here, and repair drift by the rules of docs/contracts.md §9 — reclaim from a
 //! lower-priority member, never fight a higher-priority one, leave fresh changes alone.
 //!
 //! Observation (`core::observe`) is a fixed handful of calls whatever the number of rows; the
@@ -95,7 +95,7 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, dry_run: bool) -> Outcome {
             .collect(),
     );
     invalid_rows(&mut report, &v, &cfg);
-    // contracts §5: reconcile acts only on VHIDs whose rows are all valid, as failover does; the
+    // docs/contracts.md §6.3: reconcile acts only on VHIDs whose rows are all valid, as failover does; the
     // valid rows of a VHID with an invalid one wait for the fix.
     let (masters, blocked): (Vec<usize>, Vec<usize>) = named
         .iter()
@@ -260,7 +260,7 @@ impl<E: Edges> Run<'_, E> {
             }
         }
 
-        // Split brains are reported once the outcome is known (design.md §10.1): reclaimed,
+        // Split brains are reported once the outcome is known (docs/contracts.md §9.5): reclaimed,
         // planned (dry run) or failed. A reclaim skipped before it was tried (a failover holds the
         // VHID, or this node is no longer MASTER) is that run's to settle.
         for r in &repairs {

@@ -1,4 +1,4 @@
-//! Executing a plan against EC2: the two-round-trip critical path (docs/contracts.md §6),
+//! Executing a plan against EC2: the two-round-trip critical path (docs/contracts.md §8.1),
 //! retries for the asynchronous address move, the CreateRoute fallback, and tagging what moved.
 //! Every call's failure stays with its own action; the others go on.
 
@@ -238,7 +238,7 @@ async fn route<E: Ec2>(ec2: &E, step: &RouteStep) -> (usize, Outcome) {
 }
 
 /// AssociateAddress, retried while EC2 still says the private IP is "not mapped to the
-/// interface": the assignment that preceded it is asynchronous (ec2.md §2.1).
+/// interface": the assignment that preceded it is asynchronous (docs/references.md §1.1).
 async fn associate<E: Ec2>(ec2: &E, step: &EipStep, just_assigned: bool, deadline: Instant) -> (usize, Outcome) {
     let started = Instant::now();
     let mut pause = Duration::from_millis(100);

@@ -1,4 +1,4 @@
-//! The history of runs (contracts §9): which failovers and reconciles are recorded, how, and
+//! The history of runs (docs/contracts.md §13): which failovers and reconciles are recorded, how, and
 //! what status reads back from it. The file itself is `pfsense::run_dir`'s.
 
 use serde_json::{Value, json};

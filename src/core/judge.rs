@@ -1,4 +1,4 @@
-//! The reconcile rules (docs/contracts.md §7) for one drifted resource: in sync, leave a fresh
+//! The reconcile rules (docs/contracts.md §9.3) for one drifted resource: in sync, leave a fresh
 //! change alone, repair, reclaim from a lower-priority member, or defer to a higher-priority one.
 //! Pure: the facts come in, a verdict goes out.
 
@@ -20,7 +20,7 @@ pub enum Verdict {
     Defer,
 }
 
-/// The rules of design.md §6.1 for one resource. `writer`: the resource's last awsha writer;
+/// The rules of docs/contracts.md §9.3 for one resource. `writer`: the resource's last awsha writer;
 /// `takeover`: when this node took the VHID over (T).
 pub fn judge(
     drifted: bool,

@@ -115,7 +115,7 @@ pub async fn observe<E: Ec2>(
         }
     };
     let (tables, tags, addresses) = tokio::join!(tables_call, tags_call, addresses_call);
-    // The instances of this pair (contracts §7): this node and every instance named by the awsha
+    // The instances of this pair (docs/contracts.md §9.4): this node and every instance named by the awsha
     // tags of the route tables and Elastic IPs this node's config.xml lists. Another pfSense pair
     // in the account uses the same VHID names, so only these may be a last writer found by the
     // account-wide tag search.
@@ -181,9 +181,9 @@ pub async fn observe<E: Ec2>(
     }
 }
 
-/// Without DescribeNetworkInterfaces (design.md §6.1 step 1): the holder of a drifted address is
+/// Without DescribeNetworkInterfaces (docs/contracts.md §9.1): the holder of a drifted address is
 /// taken to be the newest awsha-tagged ENI of another member of this pair with the same
-/// `awsha:vhid`. ENIs of instances outside the pair are ignored (§10.1): the holder is then
+/// `awsha:vhid`. ENIs of instances outside the pair are ignored (docs/contracts.md §9.4): the holder is then
 /// unknown, and the drift is repaired without a split-brain entry.
 async fn holders_from_tags<E: Ec2>(
     ec2: &E,

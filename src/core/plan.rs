@@ -1,4 +1,4 @@
-//! Turning a VHID's actions into EC2 calls (contracts §6), without doing any: one
+//! Turning a VHID's actions into EC2 calls (docs/contracts.md §8.1), without doing any: one
 //! AssignPrivateIpAddresses per ENI, one IPv6 move per ENI, every ReplaceRoute at once, and each
 //! AssociateAddress after the assignment of the address it needs.
 

@@ -1,4 +1,4 @@
-//! The tag schema (design.md §5): who last changed a resource, when, and with which CARP
+//! The tag schema (docs/contracts.md §7): who last changed a resource, when, and with which CARP
 //! priority; and CARP's rule for which member is preferred.
 
 use std::cmp::Ordering;

@@ -1,5 +1,5 @@
 //! config.xml as awsha sees it: the interfaces, the CARP VIPs, the awsha settings and the rows of
-//! its three tabs, decoded the way pfSense decodes them (design.md §4), not yet validated.
+//! its three tabs, decoded the way pfSense decodes them (docs/contracts.md §5.1), not yet validated.
 
 use std::collections::HashMap;
 use std::fmt;

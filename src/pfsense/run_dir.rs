@@ -1,6 +1,6 @@
-//! The run directory: one flock(2) lock per VHID (docs/contracts.md §8), the takeover marker that
-//! reconcile's rules compare against (§7), and the history of runs that changed or failed
-//! something (§9).
+//! The run directory: one flock(2) lock per VHID (docs/contracts.md §10), the takeover marker that
+//! reconcile's rules compare against (§9.2), and the history of runs that changed or failed
+//! something (§13).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! Checking every awsha row (design.md §4): each field on its own, then across rows for anything
+//! Checking every awsha row (docs/contracts.md §6): each field on its own, then across rows for anything
 //! claimed by two VHIDs. The result is the actions a command may plan, and every problem as
 //! `<tab> row <n> <field>: <what is wrong>`.
 
@@ -100,7 +100,7 @@ impl Validated {
     }
 }
 
-/// Checks every row (design.md §4); no network. Rows are checked one by one, then across rows for
+/// Checks every row (docs/contracts.md §6.1); no network. Rows are checked one by one, then across rows for
 /// addresses, routes and allocations claimed by two VHIDs.
 pub fn validate(cfg: &PfConfig) -> Validated {
     let mut out = Validated {
@@ -275,7 +275,7 @@ pub fn validate(cfg: &PfConfig) -> Validated {
         }
     }
     // An Elastic IP follows its private address when an IP row of another VHID moves that address
-    // (AssignPrivateIpAddresses moves the association along, ec2.md §2.1): the other VHID's
+    // (AssignPrivateIpAddresses moves the association along, docs/references.md §1.1): the other VHID's
     // failover would take this row's EIP, and its own failover would fail "not mapped" for ever.
     let mut moved_by: HashMap<IpAddr, usize> = HashMap::new();
     for (i, (a, _)) in checked.iter().enumerate() {

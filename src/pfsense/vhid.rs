@@ -2,7 +2,7 @@
 //!
 //! rc.carpmaster passes the kernel form (`<vhid>@<device>`); the status page shows
 //! `<DESCR>@<vhid>`; operators type `wan@1`. All resolve to one `<virtualip><vip>` of mode carp
-//! (rules: reference/pfsense.md §8).
+//! (rules: docs/references.md §12).
 
 use crate::pfsense::model::{CarpVip, PfConfig};
 
