@@ -104,9 +104,17 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, dry_run: bool) -> Outcome {
         .partition(|vip| v.invalid_for(*vip).is_empty());
     for a in v.actions.iter().filter(|a| blocked.contains(&a.vip)) {
         let (resource, target) = plan::describe(a, None);
+        // docs/contracts.md §6.3: the reason names the invalid row.
+        let rows: Vec<String> = v
+            .invalid_for(a.vip)
+            .iter()
+            .map(|r| format!("{} row {}", r.tab.element(), r.row))
+            .collect();
         report.actions.push(
             ActionReport::new(&a.vhid, a.kind.name(), &resource, target, Status::Skipped).with_reason(format!(
-                "{} has invalid rows; fix them first (failover refuses it too)",
+                "{} of {} is invalid; fix it first (failover refuses {} too)",
+                rows.join(", "),
+                a.vhid,
                 a.vhid
             )),
         );

@@ -9,7 +9,7 @@ use crate::core::plan;
 use crate::edges::Edges;
 use crate::log::Level;
 use crate::pfsense::ifconfig::CarpState;
-use crate::pfsense::model::PfConfig;
+use crate::pfsense::model::{PfConfig, Section};
 use crate::pfsense::validate::{Action, validate};
 use crate::report::{ActionReport, Observed, Outcome, Report, Status, VhidState};
 use crate::settings::Settings;
@@ -38,7 +38,13 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
             .collect(),
     );
     for p in v.problems() {
-        report.notice(Level::Error, "config", format!("{}: {p}", cfg.path.display()));
+        // One key per field, so the package tells the problems apart (docs/contracts.md §4.5).
+        let section = match p.section {
+            Section::Settings => "awsha",
+            Section::Tab(t) => t.element(),
+        };
+        let key = format!("config:{section} row {} {}", p.row, p.field);
+        report.notice(Level::Error, key, format!("{}: {p}", cfg.path.display()));
     }
     let actions: Vec<&Action> = v.actions.iter().collect();
     if actions.is_empty() {
