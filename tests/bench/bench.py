@@ -1025,14 +1025,25 @@ def machine() -> dict[str, str]:
         except (OSError, subprocess.SubprocessError):
             return "?"
 
-    rev = cmd("git", "rev-parse", "--short", "HEAD")
-    dirty = cmd("git", "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock")
     return {"nproc": str(os.cpu_count()), "cpu": cpu, "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
             "kernel": platform.release(), "rustc": cmd("rustc", "--version"),
             "python": platform.python_version(),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "git": rev + (" (src/ modified)" if dirty else ""),
+            "git": source_state(),
             "loadavg": " ".join(read("/proc/loadavg").split()[:3])}
+
+
+def source_state() -> str:
+    """HEAD's short hash, and whether src/ differs from it (the binary may then be neither)."""
+    def git(*argv: str) -> str:
+        try:
+            return subprocess.run(["git", *argv], capture_output=True, text=True, timeout=30,
+                                  cwd=REPO).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+
+    dirty = git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock")
+    return git("rev-parse", "--short", "HEAD") + (" (src/ modified)" if dirty else "")
 
 
 def fmt_ms(x: float) -> str:
@@ -1197,7 +1208,9 @@ def render_md(res: dict[str, Any], mach: dict[str, str], args: argparse.Namespac
         f"way, {args.parse_runs} process-cost runs; medians).",
         "",
         f"Machine: {mach['nproc']} CPUs ({mach['cpu']}), {mach['memory']} memory, Linux "
-        f"{mach['kernel']}, {mach['rustc']}, Python {mach['python']}; awsha at {mach['git']}; "
+        f"{mach['kernel']}, {mach['rustc']}, Python {mach['python']}; awsha at {mach['git']}"
+        + (f" (at the start of the run: {res['git_start']})"
+           if res.get("git_start", mach["git"]) != mach["git"] else "") + "; "
         f"load average at the start {res.get('load_start', '?')}, at the end {mach['loadavg']}.",
         "",
         md_table(summary_rows(res, delay),
@@ -1318,6 +1331,7 @@ def main(argv: list[str] | None = None) -> int:
             servers.start()
             bench = Bench(args, servers, work)
             bench.results["load_start"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+            bench.results["git_start"] = source_state()
             ami = bench.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
             bench.ec2.describe_regions()  # moto's slow first request, untimed
             for size in sizes:
