@@ -92,45 +92,69 @@ pub fn history_path(run_dir: &Path) -> PathBuf {
 
 /// How many runs the history keeps.
 pub const HISTORY_LINES: usize = 500;
+/// The file may grow this far past `HISTORY_LINES` before it is cut back: most runs then append a
+/// line instead of rewriting a file of hundreds of reports.
+const HISTORY_SLACK: usize = 50;
 
 /// Appends one run (a JSON object on one line) to the history, keeping the newest
-/// `HISTORY_LINES`. Writers take turns under an flock on `awsha.history.lock`; each rewrites the
-/// file whole and renames it into place, so a reader (the status page) sees the old file or the new
-/// one, never half a line.
+/// `HISTORY_LINES` (readers see no more; the file holds at most `HISTORY_SLACK` older lines).
+/// Writers take turns under an exclusive flock on `awsha.history.lock` and readers take it shared,
+/// so a reader never sees half a line; cutting back rewrites the newest lines to a temporary file
+/// renamed into place.
 pub fn append_history(run_dir: &Path, line: &str) -> anyhow::Result<()> {
     debug_assert!(!line.contains('\n'));
-    let lock_path = run_dir.join("awsha.history.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("{}: cannot open lock file", lock_path.display()))?;
+    let lock = history_lock(run_dir)?;
     lock.lock()
-        .with_context(|| format!("{}: cannot lock", lock_path.display()))?;
+        .with_context(|| format!("{}: cannot lock", history_lock_path(run_dir).display()))?;
     let path = history_path(run_dir);
-    let mut lines = read_history(run_dir)?;
-    lines.push(line.to_string());
-    let keep = &lines[lines.len().saturating_sub(HISTORY_LINES)..];
+    let fail =
+        |e: std::io::Error| anyhow::Error::new(e).context(format!("{}: cannot write the history", path.display()));
+    let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(fail)?;
+    file.write_all(format!("{line}\n").as_bytes()).map_err(fail)?;
+    let lines = read_lines(&path)?;
+    if lines.len() <= HISTORY_LINES + HISTORY_SLACK {
+        return Ok(());
+    }
+    let keep = &lines[lines.len() - HISTORY_LINES..];
     let tmp = path.with_extension(format!("jsonl.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
-        for l in keep {
-            writeln!(f, "{l}")?;
-        }
-        f.sync_all()?;
+        f.write_all(format!("{}\n", keep.join("\n")).as_bytes())?;
         std::fs::rename(&tmp, &path)
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("{}: cannot write the history", path.display()))
+        fail(e)
     })
 }
 
-/// The history's lines, oldest first; none when there is no history yet.
+fn history_lock_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("awsha.history.lock")
+}
+
+fn history_lock(run_dir: &Path) -> anyhow::Result<File> {
+    let path = history_lock_path(run_dir);
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("{}: cannot open lock file", path.display()))
+}
+
+/// The history's newest `HISTORY_LINES` lines, oldest first; none when there is no history yet.
 pub fn read_history(run_dir: &Path) -> anyhow::Result<Vec<String>> {
-    let path = history_path(run_dir);
-    match std::fs::read_to_string(&path) {
+    let lock = history_lock(run_dir)?;
+    lock.lock_shared()
+        .with_context(|| format!("{}: cannot lock", history_lock_path(run_dir).display()))?;
+    let mut lines = read_lines(&history_path(run_dir))?;
+    let extra = lines.len().saturating_sub(HISTORY_LINES);
+    lines.drain(..extra);
+    Ok(lines)
+}
+
+fn read_lines(path: &Path) -> anyhow::Result<Vec<String>> {
+    match std::fs::read_to_string(path) {
         Ok(text) => Ok(text
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -185,14 +209,17 @@ mod tests {
     fn history_keeps_whole_lines_and_the_newest_500() {
         let dir = temp_dir("history");
         assert!(read_history(&dir).unwrap().is_empty());
-        for i in 0..HISTORY_LINES + 20 {
+        let total = HISTORY_LINES + HISTORY_SLACK + 30;
+        for i in 0..total {
             append_history(&dir, &format!("{{\"n\":{i}}}")).unwrap();
         }
         let lines = read_history(&dir).unwrap();
         assert_eq!(lines.len(), HISTORY_LINES);
-        assert_eq!(lines[0], "{\"n\":20}");
-        assert_eq!(lines.last().unwrap(), &format!("{{\"n\":{}}}", HISTORY_LINES + 19));
-        assert!(std::fs::read_to_string(history_path(&dir)).unwrap().ends_with("}\n"));
+        assert_eq!(lines[0], format!("{{\"n\":{}}}", total - HISTORY_LINES));
+        assert_eq!(lines.last().unwrap(), &format!("{{\"n\":{}}}", total - 1));
+        let on_disk = std::fs::read_to_string(history_path(&dir)).unwrap();
+        assert!(on_disk.ends_with("}\n"));
+        assert!(on_disk.lines().count() <= HISTORY_LINES + HISTORY_SLACK, "cut back");
     }
 
     #[test]
