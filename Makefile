@@ -203,8 +203,10 @@ fuzz: fuzz-build
 # the pinned aws CLI into .venv-bench (tests/bench-requirements.txt; the test venv stays small) and
 # runs tests/bench/bench.py against local moto + the IMDS emulators, with a fixed delay on every EC2
 # request: failover wall time and EC2 requests (1+1+1, 1+8+1, 4+40+4 actions), the same moves with
-# one `aws` CLI call after another, reconcile in sync, start + parse of a 5 MiB config.xml, peak
-# RSS, binary size — a summary table with issue 7's targets. Knobs (environment): BENCH_DELAY_MS
+# one `aws` CLI call after another, reconcile in sync (also at 10, 200 and 500 resources), failover of
+# 100 and 200 route tables behind a ReplaceRoute token bucket (capacity 40, refill 10/s), the IPv6
+# move (wan@3, held by the peer or by nobody), start + parse of a 5 MiB config.xml, peak RSS, binary
+# size — a summary table with issues 7, 11 and 14's targets. Knobs (environment): BENCH_DELAY_MS
 # (default 50), BENCH_RUNS (timed failover runs per node and size, default 5), BENCH_CLI_RUNS
 # (default 3), BENCH_PARSE_RUNS (default 21), BENCH_UPDATE_DOC=1 (rewrite the figures block of
 # docs/performance.md). Output also in target/bench/. Takes about 10 minutes once built.
