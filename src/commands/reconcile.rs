@@ -13,7 +13,7 @@ use crate::aws::ec2::Ec2;
 use crate::base::time::{Millis, format_rfc3339_millis};
 use crate::core::judge::{Verdict, judge};
 use crate::core::node::{self, Node};
-use crate::core::observe::{Observation, compare, look, named_vhids};
+use crate::core::observe::{Observation, compare, look, named_vhids, vhid_states};
 use crate::core::tags::{Priority, Stamp};
 use crate::core::{apply, plan};
 use crate::edges::Edges;
@@ -22,7 +22,7 @@ use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::run_dir;
 use crate::pfsense::validate::{Action, Validated, validate};
-use crate::report::{ActionReport, Observed, Outcome, Report, SplitBrain, Status, VhidState};
+use crate::report::{ActionReport, Observed, Outcome, Report, SplitBrain, Status};
 use crate::settings::Settings;
 
 /// T of the reconcile rules: the takeover marker, else the newest change this node tagged for
@@ -84,16 +84,7 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, dry_run: bool) -> Outcome {
     }
     let facts = edges.host_facts().await?;
     let named = named_vhids(&cfg, &v, &facts);
-    report.vhids = Some(
-        named
-            .iter()
-            .map(|(_, vhid, st)| VhidState {
-                vhid: vhid.clone(),
-                state: st.to_string(),
-                last_failover: None,
-            })
-            .collect(),
-    );
+    report.vhids = Some(vhid_states(&named, |_| None));
     invalid_rows(&mut report, &v, &cfg);
     // docs/contracts.md §6.3: reconcile acts only on VHIDs whose rows are all valid, as failover does; the
     // valid rows of a VHID with an invalid one wait for the fix.

@@ -4,14 +4,14 @@
 use tokio::time::Instant;
 
 use crate::core::history;
-use crate::core::observe::{compare, look, named_vhids};
+use crate::core::observe::{compare, look, named_vhids, vhid_states};
 use crate::core::plan;
 use crate::edges::Edges;
 use crate::log::Level;
 use crate::pfsense::ifconfig::CarpState;
 use crate::pfsense::model::{PfConfig, Section};
 use crate::pfsense::validate::{Action, validate};
-use crate::report::{ActionReport, Observed, Outcome, Report, Status, VhidState};
+use crate::report::{ActionReport, Observed, Outcome, Report, Status};
 use crate::settings::Settings;
 
 pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
@@ -27,16 +27,7 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
         report.notice(Level::Warning, "history", format!("{e:#}"));
         Vec::new()
     });
-    report.vhids = Some(
-        named
-            .iter()
-            .map(|(_, vhid, st)| VhidState {
-                vhid: vhid.clone(),
-                state: st.to_string(),
-                last_failover: history::last_failover(&history, vhid),
-            })
-            .collect(),
-    );
+    report.vhids = Some(vhid_states(&named, |vhid| history::last_failover(&history, vhid)));
     for p in v.problems() {
         // One key per field, so the package tells the problems apart (docs/contracts.md §4.5).
         let section = match p.section {

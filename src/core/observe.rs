@@ -15,7 +15,7 @@ use crate::edges::Edges;
 use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::PfConfig;
 use crate::pfsense::validate::{Action, ActionKind, Validated};
-use crate::report::{Failure, Timeline};
+use crate::report::{Failure, LastFailover, Timeline, VhidState};
 use crate::settings::Settings;
 
 /// The AWS side of every action, read once.
@@ -359,6 +359,21 @@ pub async fn look<E: Edges>(
     let ec2 = node::open_ec2(edges, s, cfg, &me, deadline, &Timeline::default()).await;
     let obs = observe(&ec2, actions, &pair_resources(all), &me.enis, &me.instance).await;
     Ok((me, ec2, obs))
+}
+
+/// The report's `vhids`: every named VIP with its state, and its last failover as `last` says.
+pub fn vhid_states(
+    named: &[(usize, String, CarpState)],
+    last: impl Fn(&str) -> Option<LastFailover>,
+) -> Vec<VhidState> {
+    named
+        .iter()
+        .map(|(_, vhid, st)| VhidState {
+            vhid: vhid.clone(),
+            state: st.to_string(),
+            last_failover: last(vhid),
+        })
+        .collect()
 }
 
 /// Every CARP VIP that an awsha row names (valid or not), with its CARP state.

@@ -28,12 +28,17 @@ pub fn takeover_path(run_dir: &Path, vhid: &str) -> PathBuf {
 }
 
 fn open(run_dir: &Path, vhid: &str) -> anyhow::Result<File> {
-    let path = lock_path(run_dir, vhid);
+    open_lock_file(&lock_path(run_dir, vhid))
+}
+
+/// A lock file, created if missing and never truncated (its content does not matter; its flock
+/// does).
+fn open_lock_file(path: &Path) -> anyhow::Result<File> {
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
+        .open(path)
         .with_context(|| format!("{}: cannot open lock file", path.display()))
 }
 
@@ -133,13 +138,7 @@ fn history_lock_path(run_dir: &Path) -> PathBuf {
 }
 
 fn history_lock(run_dir: &Path) -> anyhow::Result<File> {
-    let path = history_lock_path(run_dir);
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("{}: cannot open lock file", path.display()))
+    open_lock_file(&history_lock_path(run_dir))
 }
 
 /// The history's newest `HISTORY_LINES` lines, oldest first; none when there is no history yet.
