@@ -10,6 +10,10 @@ final class PackageLayoutTest extends ShimTestCase {
 		'awsha_eips.xml' => 'awshaeips',
 	);
 
+	/* The parts awsha.inc loads, one concern each (issue 13), in its require_once order. */
+	private const PARTS = array('awsha_exec.inc', 'awsha_net.inc', 'awsha_service.inc', 'awsha_sync.inc', 'awsha_gui.inc',
+	    'awsha_validate.inc', 'awsha_notices.inc', 'awsha_followup.inc', 'awsha_run.inc');
+
 	private static function page(string $file): SimpleXMLElement {
 		$xml = simplexml_load_file(AWSHA_PKG_DIR . "/{$file}");
 		if ($xml === false) {
@@ -186,6 +190,76 @@ final class PackageLayoutTest extends ShimTestCase {
 			}
 			$this->assertSame(array($file), $active, $file);
 		}
+	}
+
+	/*
+	 * Issue 13: /usr/local/pkg holds awsha.inc (the entry every page, the
+	 * service, exec_php and awsha-run load), its parts and awsha_status.inc
+	 * (the status page's); each file says in its header what it owns, and
+	 * awsha.inc's header maps them all.
+	 */
+	public function testThePhpIsFilesOfOneConcernEachSayingWhatItOwns(): void {
+		$incs = array_map('basename', glob(AWSHA_PKG_DIR . '/*.inc'));
+		sort($incs);
+		$want = array_merge(array('awsha.inc', 'awsha_status.inc'), self::PARTS);
+		sort($want);
+		$this->assertSame($want, $incs);
+		$entry = file_get_contents(AWSHA_PKG_DIR . '/awsha.inc');
+		$map = substr($entry, 0, strpos($entry, '*/'));
+		foreach ($incs as $file) {
+			$text = file_get_contents(AWSHA_PKG_DIR . "/{$file}");
+			$this->assertStringStartsWith("<?php\n/*\n * {$file}\n *\n * part of awsha (pfSense-pkg-awsha)\n", $text, $file);
+			$this->assertMatchesRegularExpression('#LICENSE-2\.0\n \*\n( \* \S.*\n){3,}#', $text, "{$file}: a paragraph on what it owns");
+			if ($file !== 'awsha.inc') {
+				$this->assertMatchesRegularExpression('/^ \*   ' . preg_quote($file, '/') . ' +\S/m', $map, "awsha.inc's map names {$file}");
+				$this->assertMatchesRegularExpression('#^ \*/\n\nrequire_once\("awsha\.inc"\);\n#m', $text, "{$file} loads the entry first");
+			}
+		}
+		preg_match_all('/^require_once\("(awsha_[a-z]+\.inc)"\);$/m', $entry, $m);
+		$this->assertSame(self::PARTS, $m[1], 'awsha.inc loads every part (and not the status page\'s awsha_status.inc)');
+		$this->assertSame(1, preg_match_all("/^\\s*define\\('AWSHA_BIN'/m", $entry), 'AWSHA_BIN is the entry\'s');
+		$makefile = file_get_contents(AWSHA_SHIM_ROOT . '/Makefile');
+		foreach ($incs as $file) {
+			$this->assertStringContainsString("\t\${INSTALL_DATA} -m 0644 \${FILESDIR}\${PREFIX}/pkg/{$file} \\\n\t\t\${STAGEDIR}\${PREFIX}/pkg\n",
+			    $makefile, "{$file}: installed 0644 like its neighbours");
+		}
+		/* The hooks pfSense calls by name live in the file it loads. */
+		foreach (array('awsha_plugin_carp', 'awsha_plugin_xmlrpc_send', 'awsha_plugin_xmlrpc_recv', 'awsha_plugin_xmlrpc_recv_done',
+		    'awsha_resync', 'awsha_deinstall') as $function) {
+			$this->assertSame(AWSHA_PKG_DIR . '/awsha.inc', (new ReflectionFunction($function))->getFileName(), $function);
+		}
+	}
+
+	/*
+	 * Whichever file is loaded first — awsha.inc by name or by the absolute
+	 * path of <include_file>, or any part by name through the include path —
+	 * the whole shim is there, with no warning (no constant defined twice).
+	 */
+	public function testEveryFileLoadedFirstLoadsTheWholeShim(): void {
+		$code = 'require_once($argv[1]); $f = get_defined_functions()["user"]; sort($f); $c = get_defined_constants(true)["user"]; ksort($c); '
+		    . 'echo json_encode(array(array_values(preg_grep("/^awsha_(?!stub_)/", $f)), $c));';
+		$loaded = array();
+		foreach (array_merge(array('awsha.inc', AWSHA_PKG_DIR . '/awsha.inc'), self::PARTS) as $first) {
+			$proc = proc_open(array(PHP_BINARY, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-r', $code, $first),
+			    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp);
+			$out = stream_get_contents($pipes[1]);
+			$err = stream_get_contents($pipes[2]);
+			fclose($pipes[1]);
+			fclose($pipes[2]);
+			$this->assertSame(0, proc_close($proc), "{$first}: {$err}");
+			$this->assertSame('', $err, $first);
+			$loaded[$first] = json_decode($out, true);
+		}
+		[$functions, $constants] = $loaded['awsha.inc'];
+		foreach ($loaded as $first => $what) {
+			$this->assertSame($loaded['awsha.inc'], $what, "{$first} loaded first");
+		}
+		$this->assertContains('awsha_plugin_carp', $functions);
+		$this->assertContains('awsha_run_main', $functions);
+		$this->assertArrayHasKey('AWSHA_BIN', $constants);
+		/* This process (bootstrap.php: awsha.inc, then awsha_status.inc) has the same, and the status page's besides. */
+		$here = array_values(preg_grep('/^awsha_(?!stub_)/', get_defined_functions()['user']));
+		$this->assertSame(array(), array_values(array_diff($functions, $here)));
 	}
 
 	public function testPlistAndMakefileCoverEveryInstalledFile(): void {
