@@ -29,7 +29,7 @@ unit:
 	$(CARGO) test
 
 integration: build venv
-	AWSHA_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest tests/integration -q
+	AWSHA_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest tests/integration -q --timeout=300
 
 shim:
 	php-shim/run-tests.sh
@@ -41,7 +41,7 @@ lint:
 
 test: build venv lint
 	$(CARGO) test
-	AWSHA_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest tests/integration -q
+	AWSHA_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest tests/integration -q --timeout=300
 	$(PY) -m pytest tests/packaging -q
 	AWSHA_BIN=$(CURDIR)/$(BIN) AWSHA_PY=$(CURDIR)/$(PY) php-shim/run-tests.sh
 

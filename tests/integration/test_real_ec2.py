@@ -612,8 +612,11 @@ def test_9_work_that_cannot_fit_the_deadline_is_announced_before_starting(
     proc = subprocess.Popen(argv, env=node_a.env(), cwd=str(node_a.dir), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
+    out_parts: list[str] = []
     warned = threading.Event()
 
+    # One reader per pipe, each the only one: a report larger than a pipe's buffer must never wait
+    # for a reader that is busy with the other pipe (communicate() beside a stderr thread can).
     def read_stderr() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
@@ -621,8 +624,13 @@ def test_9_work_that_cannot_fit_the_deadline_is_announced_before_starting(
             if "wan@1" in line and re.search(r"(?i)deadline|budget|cannot fit|not fit", line):
                 warned.set()
 
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        out_parts.append(proc.stdout.read())
+
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_stderr, read_stdout)]
+    for t in readers:
+        t.start()
     started = time.monotonic()
     try:
         # Until the release nothing can be answered (the log holds answered requests only). Wait
@@ -631,18 +639,20 @@ def test_9_work_that_cannot_fit_the_deadline_is_announced_before_starting(
         while not warned.wait(0.05) and proc.poll() is None and time.monotonic() < until:
             pass
         if not warned.is_set():
-            reader.join(timeout=5)  # a run that ended: its last lines
+            readers[0].join(timeout=5)  # a run that ended: its last lines
         said_first = warned.is_set()
         answered_before = [e for e in proxy.log() if e["status"]]
     finally:
         proxy.release()
     try:
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail("failover still running after 60 s")
     elapsed = time.monotonic() - started
-    reader.join(timeout=5)
+    for t in readers:
+        t.join(timeout=5)
+    out = "".join(out_parts)
     stderr = "\n".join(lines)
     r = Timed(proc.returncode, out, stderr, None)
     try:
