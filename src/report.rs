@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
+use crate::base::tags::Stamp;
 use crate::base::text::scrub;
 use crate::base::time::format_rfc3339_millis;
-use crate::core::tags::Stamp;
 use crate::log::{self, Level};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -298,7 +298,7 @@ impl Ec2 for FakeEc2 {
         let w = self.world.borrow();
         Ok(w.tags
             .iter()
-            .filter(|(r, t)| r.starts_with("eni-") && t.get(crate::core::tags::VHID).is_some_and(|v| vhids.contains(v)))
+            .filter(|(r, t)| r.starts_with("eni-") && t.get(crate::base::tags::VHID).is_some_and(|v| vhids.contains(v)))
             .map(|(r, t)| (r.clone(), t.clone()))
             .collect())
     }
@@ -485,7 +485,7 @@ pub fn settings(dir: &std::path::Path, config: &str) -> Settings {
 
 /// The same tags a failover of `vhid` by `instance` with `advskew` at `at` writes.
 pub fn stamp_tags(instance: &str, advskew: u32, vhid: &str, at: Millis) -> HashMap<String, String> {
-    crate::core::tags::Stamp {
+    crate::base::tags::Stamp {
         modified: at,
         advbase: 1,
         advskew,

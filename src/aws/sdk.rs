@@ -427,7 +427,7 @@ impl Ec2 for AwsEc2 {
     }
 
     async fn describe_tags(&self, resources: &[String]) -> ApiResult<TagMap> {
-        let keys: Vec<String> = crate::core::tags::ALL_KEYS.map(String::from).to_vec();
+        let keys: Vec<String> = crate::base::tags::ALL_KEYS.map(String::from).to_vec();
         let chunk = |ids: Vec<String>| {
             let keys = keys.clone();
             self.all_pages("DescribeTags", move |token| {
@@ -571,7 +571,7 @@ impl Ec2 for AwsEc2 {
                             .values("network-interface")
                             .build(),
                     )
-                    .filters(Filter::builder().name("key").values(crate::core::tags::VHID).build())
+                    .filters(Filter::builder().name("key").values(crate::base::tags::VHID).build())
                     .filters(Filter::builder().name("value").set_values(Some(values.clone())).build())
                     .max_results(1000)
                     .set_next_token(token)
@@ -671,7 +671,7 @@ impl Ec2 for AwsEc2 {
                     c.create_tags()
                         .dry_run(true)
                         .set_resources(Some(resources.to_vec()))
-                        .tags(Tag::builder().key(crate::core::tags::VHID).value("doctor").build())
+                        .tags(Tag::builder().key(crate::base::tags::VHID).value("doctor").build())
                         .send()
                 })
                 .await

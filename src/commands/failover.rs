@@ -7,10 +7,10 @@ use anyhow::anyhow;
 use tokio::time::Instant;
 
 use crate::aws::ec2::Ec2;
+use crate::base::tags::Stamp;
 use crate::core::apply::{self, Outcome};
 use crate::core::node;
 use crate::core::plan::{self, Plan};
-use crate::core::tags::Stamp;
 use crate::edges::Edges;
 use crate::log::{self, Level};
 use crate::pfsense::ifconfig::{CarpState, HostFacts};

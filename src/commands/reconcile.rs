@@ -10,11 +10,11 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use crate::aws::ec2::Ec2;
+use crate::base::tags::{Priority, Stamp};
 use crate::base::time::{Millis, format_rfc3339_millis};
 use crate::core::judge::{Verdict, judge};
 use crate::core::node::{self, Node};
 use crate::core::observe::{Observation, compare, look, named_vhids, vhid_states};
-use crate::core::tags::{Priority, Stamp};
 use crate::core::{apply, plan};
 use crate::edges::Edges;
 use crate::log::Level;

@@ -13,8 +13,8 @@ use futures_util::future::join_all;
 
 use crate::aws::ec2::{ApiError, Ec2};
 use crate::aws::throttle;
+use crate::base::tags::Stamp;
 use crate::core::plan::{EipStep, Ipv6Step, Plan, RouteStep};
-use crate::core::tags::Stamp;
 use crate::log::Level;
 use crate::report::Report;
 

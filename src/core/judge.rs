@@ -2,8 +2,8 @@
 //! change alone, repair, reclaim from a lower-priority member, or defer to a higher-priority one.
 //! Pure: the facts come in, a verdict goes out.
 
+use crate::base::tags::{Priority, Stamp};
 use crate::base::time::Millis;
-use crate::core::tags::{Priority, Stamp};
 
 /// What §6.1 decides for one action.
 #[derive(Clone, Debug, PartialEq, Eq)]

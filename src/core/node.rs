@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::aws::ec2::MAX_ATTEMPTS;
 use crate::aws::imds::{self, Eni, Imds};
-use crate::core::tags::Priority;
+use crate::base::tags::Priority;
 use crate::edges::Edges;
 use crate::pfsense::ifconfig::HostFacts;
 use crate::pfsense::model::PfConfig;

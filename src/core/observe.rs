@@ -9,8 +9,8 @@ use crate::aws::ec2::{Address, Ec2, NetworkInterface, RouteTable, TagMap};
 use tokio::time::Instant;
 
 use crate::aws::imds::Eni;
+use crate::base::tags::Stamp;
 use crate::core::node::{self, Node};
-use crate::core::tags::Stamp;
 use crate::edges::Edges;
 use crate::pfsense::ifconfig::{CarpState, HostFacts};
 use crate::pfsense::model::PfConfig;
@@ -123,7 +123,7 @@ pub async fn observe<E: Ec2>(
     if let Ok(t) = &tags {
         members.extend(
             pair.iter()
-                .filter_map(|r| t.get(r)?.get(crate::core::tags::INSTANCE).cloned()),
+                .filter_map(|r| t.get(r)?.get(crate::base::tags::INSTANCE).cloned()),
         );
     }
 

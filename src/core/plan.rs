@@ -215,7 +215,7 @@ impl Plan {
                 calls: vec![format!(
                     "CreateTags Resources=[{}] Tags=[{}]",
                     resources.join(","),
-                    crate::core::tags::ALL_KEYS.join(",")
+                    crate::base::tags::ALL_KEYS.join(",")
                 )],
             });
         }
