@@ -16,6 +16,7 @@ moto: P1 (address move), P3 (AssociateAddress PrivateIpAddress).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 
@@ -103,10 +104,17 @@ def test_a_change_behind_the_failover_is_moved_back_after_the_grace_time(
     done, _ = wait_for(lambda: wan1_where(cloud, scenario) == wan1_on(scenario, "A"), 10)
     assert done, "A's failover"
 
-    r = node_b.run("failover", "1@ena0", "--force", "--json")
-    assert r.code == 0, r.describe()
-    assert cloud.route_target(scenario.rt1, DEFAULT_ROUTE) == scenario.eni[("B", "lan")], "B raced A"
-    raced = time.monotonic()
+    # While B's failover runs, A holds wan@1's lock as its own running failover would: a follow-up
+    # that observed B's moves before B's tags (the last call of B's run) would see drift by nobody
+    # and repair it at once, with no split brain — real, but not what this test is about. Under the
+    # lock A's reconcile only observes; once the lock is released B's change is whole and tagged.
+    with open(node_a.run_dir / "awsha.wan_1.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = node_b.run("failover", "1@ena0", "--force", "--json")
+        assert r.code == 0, r.describe()
+        assert cloud.route_target(scenario.rt1, DEFAULT_ROUTE) == scenario.eni[("B", "lan")], "B raced A"
+        raced = time.monotonic()
+        fcntl.flock(lock, fcntl.LOCK_UN)
 
     back, _ = wait_for(lambda: wan1_where(cloud, scenario) == wan1_on(scenario, "A"), 30, 0.5)
     elapsed = time.monotonic() - raced
