@@ -316,32 +316,12 @@ impl Ec2 for AwsEc2 {
     }
 
     async fn replace_route(&self, table: &str, dest: &Destination, eni: &str) -> ApiResult<()> {
-        let (v4, v6, pl) = destination_fields(dest);
-        let call = || {
-            self.client
-                .replace_route()
-                .route_table_id(table)
-                .set_destination_cidr_block(v4.clone())
-                .set_destination_ipv6_cidr_block(v6.clone())
-                .set_destination_prefix_list_id(pl.clone())
-                .network_interface_id(eni)
-                .send()
-        };
+        let call = || route_request!(self.client.replace_route(), table, dest, eni).send();
         self.bounded("ReplaceRoute", call).await.map(|_| ())
     }
 
     async fn create_route(&self, table: &str, dest: &Destination, eni: &str) -> ApiResult<()> {
-        let (v4, v6, pl) = destination_fields(dest);
-        let call = || {
-            self.client
-                .create_route()
-                .route_table_id(table)
-                .set_destination_cidr_block(v4.clone())
-                .set_destination_ipv6_cidr_block(v6.clone())
-                .set_destination_prefix_list_id(pl.clone())
-                .network_interface_id(eni)
-                .send()
-        };
+        let call = || route_request!(self.client.create_route(), table, dest, eni).send();
         self.bounded("CreateRoute", call).await.map(|_| ())
     }
 
@@ -628,29 +608,13 @@ impl Ec2 for AwsEc2 {
                 .map(|_| ()),
             DryRun::ReplaceRoute { table, dest, eni } => self
                 .bounded(action, || {
-                    let (v4, v6, pl) = destination_fields(dest);
-                    c.replace_route()
-                        .dry_run(true)
-                        .route_table_id(*table)
-                        .set_destination_cidr_block(v4)
-                        .set_destination_ipv6_cidr_block(v6)
-                        .set_destination_prefix_list_id(pl)
-                        .network_interface_id(*eni)
-                        .send()
+                    route_request!(c.replace_route().dry_run(true), *table, dest, *eni).send()
                 })
                 .await
                 .map(|_| ()),
             DryRun::CreateRoute { table, dest, eni } => self
                 .bounded(action, || {
-                    let (v4, v6, pl) = destination_fields(dest);
-                    c.create_route()
-                        .dry_run(true)
-                        .route_table_id(*table)
-                        .set_destination_cidr_block(v4)
-                        .set_destination_ipv6_cidr_block(v6)
-                        .set_destination_prefix_list_id(pl)
-                        .network_interface_id(*eni)
-                        .send()
+                    route_request!(c.create_route().dry_run(true), *table, dest, *eni).send()
                 })
                 .await
                 .map(|_| ()),
@@ -698,6 +662,21 @@ impl Ec2 for AwsEc2 {
         }
     }
 }
+
+/// A ReplaceRoute or CreateRoute request (the SDK's builders are two types with the same
+/// methods) for `table`, the destination in its own field, and the target ENI.
+macro_rules! route_request {
+    ($builder:expr, $table:expr, $dest:expr, $eni:expr) => {{
+        let (v4, v6, pl) = destination_fields($dest);
+        $builder
+            .route_table_id($table)
+            .set_destination_cidr_block(v4)
+            .set_destination_ipv6_cidr_block(v6)
+            .set_destination_prefix_list_id(pl)
+            .network_interface_id($eni)
+    }};
+}
+use route_request;
 
 /// A route destination in the field EC2 takes it in: `(DestinationCidrBlock,
 /// DestinationIpv6CidrBlock, DestinationPrefixListId)`, exactly one of them set.
