@@ -265,12 +265,16 @@ mod tests {
     use crate::pfsense::model::tests::SAMPLE;
     use crate::testing::*;
 
-    fn request(dry_run: bool) -> Request<'static> {
+    fn request_for(vhid: &'static str, dry_run: bool) -> Request<'static> {
         Request {
-            vhid: "1@ena0",
+            vhid,
             dry_run,
             force: false,
         }
+    }
+
+    fn request(dry_run: bool) -> Request<'static> {
+        request_for("1@ena0", dry_run)
     }
 
     #[tokio::test(start_paused = true)]
@@ -389,15 +393,7 @@ mod tests {
         let edges = FakeEdges::new(&ec2, A, a_host(CarpState::Master, 0), T0);
         let s = settings(&temp_dir("failover-invalid"), &broken);
         // lan@2's own row is broken: exit 2, nothing sent.
-        let lan = run(
-            &edges,
-            &s,
-            Request {
-                vhid: "lan@2",
-                ..request(false)
-            },
-        )
-        .await;
+        let lan = run(&edges, &s, request_for("lan@2", false)).await;
         let err = format!("{:#}", lan.unwrap_err().error);
         assert!(err.contains("awshaips row 2 ipaddr"), "{err}");
         assert!(ec2.names().is_empty());
@@ -407,11 +403,7 @@ mod tests {
     }
 
     fn wan3(dry_run: bool) -> Request<'static> {
-        Request {
-            vhid: "wan@3",
-            dry_run,
-            force: false,
-        }
+        request_for("wan@3", dry_run)
     }
 
     #[tokio::test(start_paused = true)]
