@@ -16,61 +16,11 @@ moto: P1 (address move), P3 (AssociateAddress PrivateIpAddress).
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
 
-import pytest
+from awsha_scenario import DEFAULT_ROUTE, Cloud, Node, Proxy, Scenario
+from shim_php import Shim, describe
 
-from awsha_scenario import DEFAULT_ROUTE, Cloud, Node, Proxy, Scenario, awsha_bin
-
-REPO = Path(__file__).resolve().parents[2]
-SHIM = REPO / "php-shim"
-WRAPPER = SHIM / "files" / "usr" / "local" / "sbin" / "awsha-run"
 LOG_WARNING = 4
-
-
-class Shim:
-    """The wrapper on node `node`, with pfSense stubbed; what the stubs saw, call by call."""
-
-    def __init__(self, node: Node):
-        php = shutil.which("php")
-        if php is None:
-            pytest.fail("php is not installed (Debian package php-cli; .ci/run installs it)")
-        self.php = php
-        self.node = node
-        self.stub_log = node.dir / "stubs.log"
-        self.queue = node.dir / "notices.serial.json"
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        include = ":".join([".", str(SHIM / "tests" / "stubs"), str(SHIM / "files" / "usr" / "local" / "pkg")])
-        env = self.node.env({
-            "AWSHA_BIN": str(awsha_bin()),
-            "AWSHA_STUB_LOG": str(self.stub_log),
-            "AWSHA_STUB_NOTICES": str(self.queue),
-        })
-        return subprocess.run(
-            [self.php, "-d", f"include_path={include}", "-d", "disable_functions=openlog,syslog,closelog",
-             str(WRAPPER), *args],
-            env=env, cwd=str(self.node.dir), capture_output=True, text=True, timeout=120)
-
-    def calls(self, fn: str) -> list[list[Any]]:
-        if not self.stub_log.exists():
-            return []
-        out = []
-        for line in self.stub_log.read_text().splitlines():
-            call = json.loads(line)
-            if call["fn"] == fn:
-                out.append(call["args"])
-        return out
-
-    def forget_calls(self) -> None:
-        self.stub_log.unlink(missing_ok=True)
-
-
-def describe(p: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {p.returncode}\n--- stdout ---\n{p.stdout}\n--- stderr ---\n{p.stderr[-4000:]}"
 
 
 def test_a_failure_twice_and_its_recovery_file_one_notice_each(scenario: Scenario, node_a: Node,
@@ -78,7 +28,7 @@ def test_a_failure_twice_and_its_recovery_file_one_notice_each(scenario: Scenari
     shim = Shim(node_a)
 
     # lan@2 first, so that the reconcile at the end has nothing of it to repair.
-    p = shim.run("failover", "2@ena1")
+    p = shim.wrapper("failover", "2@ena1")
     assert p.returncode == 0, describe(p)
 
     proxy.rules([{"action": "ReplaceRoute", "params": {"RouteTableId": scenario.rt1}, "kind": "error",
@@ -86,7 +36,7 @@ def test_a_failure_twice_and_its_recovery_file_one_notice_each(scenario: Scenari
                   "message": "You are not authorized to perform this operation.", "times": 2}])
     reports = []
     for expected in (1, 1, 0):
-        p = shim.run("failover", "1@ena0")
+        p = shim.wrapper("failover", "1@ena0")
         assert p.returncode == expected, describe(p)
         reports.append(json.loads(p.stdout))
         if expected == 1:
@@ -112,7 +62,7 @@ def test_a_failure_twice_and_its_recovery_file_one_notice_each(scenario: Scenari
 
     # The wrapper's own lines: one per failover, under the program name awsha; the failures at
     # notice (the binary logs them at error itself).
-    lines = [c for c in shim.calls("syslog") if "New alert found" not in c[2]]
+    lines = shim.syslog()
     assert [(c[0], c[1]) for c in lines] == [("awsha", 6), ("awsha", 5), ("awsha", 5), ("awsha", 6)], lines
     assert "notices: 1 new" in lines[1][2] and "notices: 1 resolved" in lines[3][2], lines
 
@@ -127,7 +77,7 @@ def test_a_failure_twice_and_its_recovery_file_one_notice_each(scenario: Scenari
     # A healthy reconcile now: nothing to repair, nothing filed, nothing logged — by the wrapper
     # nor by the binary (its stderr mirrors its syslog lines at warning and above).
     shim.forget_calls()
-    p = shim.run("reconcile")
+    p = shim.wrapper("reconcile")
     assert p.returncode == 0, describe(p)
     report = json.loads(p.stdout)
     assert report["actions"] and all(a["status"] == "unchanged" for a in report["actions"]), report
