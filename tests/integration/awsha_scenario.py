@@ -168,8 +168,28 @@ class Scenario:
     public_ip: str
 
 
-def build_scenario(ec2: Any, ami: str) -> Scenario:
-    """Create the two-node VPC in a freshly reset moto (see the module docstring)."""
+@dataclass
+class _Pair:
+    """What `_build_pair` made: one pfSense pair's VPC, instances, ENIs, route tables and EIP."""
+
+    vpc: str
+    subnets: dict[str, str]                  # "wan"/"lan" → subnet id
+    instance: dict[str, str]
+    eni: dict[tuple[str, str], str]
+    mac: dict[tuple[str, str], str]
+    primary: dict[tuple[str, str], str]
+    rt1: str
+    rt2: str
+    allocation: str
+    public_ip: str
+
+
+def _build_pair(ec2: Any, ami: str, nodes: tuple[str, str], holder: str, name: str) -> _Pair:
+    """A pfSense pair in a new VPC (10.0.0.0/16; wan 10.0.1.0/24, lan 10.0.2.0/24): instances
+    `nodes` at .11 and .12 named `<name>-<node>`, each with a wan ENI (its primary) and a lan ENI,
+    source/destination check off; `holder` holds the CARP VIPs 10.0.1.10 / 10.0.2.10, the EIP (on
+    its wan ENI and 10.0.1.10) and both routes (0.0.0.0/0 in rt1 on lan, 10.99.0.0/16 in rt2 on
+    wan), each pointed at its lan ENI."""
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = {
         "wan": ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24",
@@ -181,19 +201,19 @@ def build_scenario(ec2: Any, ami: str) -> Scenario:
     eni: dict[tuple[str, str], str] = {}
     mac: dict[tuple[str, str], str] = {}
     primary: dict[tuple[str, str], str] = {}
-    for node, host in (("A", 11), ("B", 12)):
+    for node, host in zip(nodes, (11, 12)):
         inst = ec2.run_instances(
             ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.small",
             SubnetId=subnets["wan"], PrivateIpAddress=f"10.0.1.{host}",
             TagSpecifications=[{"ResourceType": "instance",
-                                "Tags": [{"Key": "Name", "Value": f"pfsense-{node.lower()}"}]}],
+                                "Tags": [{"Key": "Name", "Value": f"{name}-{node.lower()}"}]}],
         )["Instances"][0]
         instance[node] = inst["InstanceId"]
         nic0 = inst["NetworkInterfaces"][0]
         eni[(node, "wan")] = nic0["NetworkInterfaceId"]
         lan = ec2.create_network_interface(
             SubnetId=subnets["lan"], PrivateIpAddress=f"10.0.2.{host}",
-            Description=f"pfsense-{node.lower()} lan")["NetworkInterface"]
+            Description=f"{name}-{node.lower()} lan")["NetworkInterface"]
         ec2.attach_network_interface(NetworkInterfaceId=lan["NetworkInterfaceId"],
                                      InstanceId=inst["InstanceId"], DeviceIndex=1)
         eni[(node, "lan")] = lan["NetworkInterfaceId"]
@@ -208,25 +228,33 @@ def build_scenario(ec2: Any, ami: str) -> Scenario:
         key = next(k for k, v in eni.items() if v == e["NetworkInterfaceId"])
         mac[key] = e["MacAddress"].lower()
 
-    # B holds everything at the start (B was MASTER before A took over).
-    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[("B", "wan")],
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[(holder, "wan")],
                                     PrivateIpAddresses=[WAN_VIP], AllowReassignment=True)
-    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[("B", "lan")],
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[(holder, "lan")],
                                     PrivateIpAddresses=[LAN_VIP], AllowReassignment=True)
     alloc = ec2.allocate_address(Domain="vpc")
-    ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni[("B", "wan")],
+    ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni[(holder, "wan")],
                           PrivateIpAddress=WAN_VIP, AllowReassociation=True)
     rt1 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
     ec2.associate_route_table(RouteTableId=rt1, SubnetId=subnets["lan"])
     ec2.create_route(RouteTableId=rt1, DestinationCidrBlock=DEFAULT_ROUTE,
-                     NetworkInterfaceId=eni[("B", "lan")])
+                     NetworkInterfaceId=eni[(holder, "lan")])
     rt2 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
     ec2.associate_route_table(RouteTableId=rt2, SubnetId=subnets["wan"])
     ec2.create_route(RouteTableId=rt2, DestinationCidrBlock=OTHER_ROUTE,
-                     NetworkInterfaceId=eni[("B", "lan")])
-    return Scenario(vpc=vpc, subnet_wan=subnets["wan"], subnet_lan=subnets["lan"],
-                    instance=instance, eni=eni, mac=mac, primary=primary, rt1=rt1, rt2=rt2,
-                    allocation=alloc["AllocationId"], public_ip=alloc["PublicIp"])
+                     NetworkInterfaceId=eni[(holder, "lan")])
+    return _Pair(vpc=vpc, subnets=subnets, instance=instance, eni=eni, mac=mac, primary=primary,
+                 rt1=rt1, rt2=rt2, allocation=alloc["AllocationId"], public_ip=alloc["PublicIp"])
+
+
+def build_scenario(ec2: Any, ami: str) -> Scenario:
+    """Create the two-node VPC in a freshly reset moto (see the module docstring)."""
+    # B holds everything at the start (B was MASTER before A took over).
+    p = _build_pair(ec2, ami, ("A", "B"), holder="B", name="pfsense")
+    return Scenario(vpc=p.vpc, subnet_wan=p.subnets["wan"], subnet_lan=p.subnets["lan"],
+                    instance=p.instance, eni=p.eni, mac=p.mac, primary=p.primary, rt1=p.rt1,
+                    rt2=p.rt2, allocation=p.allocation, public_ip=p.public_ip)
+
 
 
 def rfc3339_ms(when: datetime) -> str:
@@ -261,48 +289,11 @@ def build_second_pair(ec2: Any, ami: str, advbase: int = 1, advskew: int = 0,
     and of higher priority than either of our nodes except A's tie (advbase 1, advskew 0); pass
     advskew=200 for a pair below both of ours. moto: the address assignments rely on patch P1
     keeping addresses of different subnets apart."""
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = {
-        "wan": ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24",
-                                 AvailabilityZone=AZ)["Subnet"]["SubnetId"],
-        "lan": ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24",
-                                 AvailabilityZone=AZ)["Subnet"]["SubnetId"],
-    }
-    instance: dict[str, str] = {}
-    eni: dict[tuple[str, str], str] = {}
-    for node, host in (("C", 11), ("D", 12)):
-        inst = ec2.run_instances(
-            ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.small",
-            SubnetId=subnets["wan"], PrivateIpAddress=f"10.0.1.{host}",
-            TagSpecifications=[{"ResourceType": "instance",
-                                "Tags": [{"Key": "Name", "Value": f"other-pfsense-{node.lower()}"}]}],
-        )["Instances"][0]
-        instance[node] = inst["InstanceId"]
-        eni[(node, "wan")] = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
-        lan = ec2.create_network_interface(
-            SubnetId=subnets["lan"], PrivateIpAddress=f"10.0.2.{host}",
-            Description=f"other-pfsense-{node.lower()} lan")["NetworkInterface"]
-        ec2.attach_network_interface(NetworkInterfaceId=lan["NetworkInterfaceId"],
-                                     InstanceId=inst["InstanceId"], DeviceIndex=1)
-        eni[(node, "lan")] = lan["NetworkInterfaceId"]
-    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[("C", "wan")],
-                                    PrivateIpAddresses=[WAN_VIP], AllowReassignment=True)
-    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[("C", "lan")],
-                                    PrivateIpAddresses=[LAN_VIP], AllowReassignment=True)
-    alloc = ec2.allocate_address(Domain="vpc")
-    ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni[("C", "wan")],
-                          PrivateIpAddress=WAN_VIP, AllowReassociation=True)
-    rt1 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
-    ec2.associate_route_table(RouteTableId=rt1, SubnetId=subnets["lan"])
-    ec2.create_route(RouteTableId=rt1, DestinationCidrBlock=DEFAULT_ROUTE,
-                     NetworkInterfaceId=eni[("C", "lan")])
-    rt2 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
-    ec2.associate_route_table(RouteTableId=rt2, SubnetId=subnets["wan"])
-    ec2.create_route(RouteTableId=rt2, DestinationCidrBlock=OTHER_ROUTE,
-                     NetworkInterfaceId=eni[("C", "lan")])
+    p = _build_pair(ec2, ami, ("C", "D"), holder="C", name="other-pfsense")
+    instance, eni, rt1, rt2 = p.instance, p.eni, p.rt1, p.rt2
     stamp = rfc3339_ms(modified or datetime.now(timezone.utc))
     tags: dict[str, dict[str, str]] = {}
-    for resources, vhid in (([eni[("C", "wan")], rt1, rt2, alloc["AllocationId"]], "wan@1"),
+    for resources, vhid in (([eni[("C", "wan")], rt1, rt2, p.allocation], "wan@1"),
                             ([eni[("C", "lan")]], "lan@2")):
         values = {"awsha:modified": stamp, "awsha:advbase": str(advbase),
                   "awsha:advskew": str(advskew), "awsha:instance": instance["C"],
@@ -310,9 +301,9 @@ def build_second_pair(ec2: Any, ami: str, advbase: int = 1, advskew: int = 0,
         ec2.create_tags(Resources=resources,
                         Tags=[{"Key": k, "Value": v} for k, v in values.items()])
         tags.update({r: values for r in resources})
-    return SecondPair(vpc=vpc, subnet_wan=subnets["wan"], subnet_lan=subnets["lan"],
+    return SecondPair(vpc=p.vpc, subnet_wan=p.subnets["wan"], subnet_lan=p.subnets["lan"],
                       instance=instance, eni=eni, rt1=rt1, rt2=rt2,
-                      allocation=alloc["AllocationId"], public_ip=alloc["PublicIp"], tags=tags)
+                      allocation=p.allocation, public_ip=p.public_ip, tags=tags)
 
 
 class Cloud:
