@@ -166,15 +166,44 @@ abstract class ShimTestCase extends TestCase {
 	protected function shellWords(string $command): array {
 		$dir = "{$this->tmp}/sh";
 		@mkdir($dir);
-		$proc = proc_open(array('/bin/sh', '-c', "printf '%s\\0' " . $command), array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $dir);
-		$out = stream_get_contents($pipes[1]);
-		$err = stream_get_contents($pipes[2]);
-		fclose($pipes[1]);
-		fclose($pipes[2]);
-		$rc = proc_close($proc);
+		list($rc, $out, $err) = self::runProgram(array('/bin/sh', '-c', "printf '%s\\0' " . $command), $dir);
 		$this->assertSame(0, $rc, "sh failed on {$command}: {$err}");
 		$this->assertSame(array(), array_values(array_diff(scandir($dir), array('.', '..'))), "the command created files: {$command}");
 		return explode("\0", substr($out, 0, -1));
+	}
+
+	/*
+	 * Runs `$argv` in `$cwd` (stdin /dev/null) and returns [rc, stdout, stderr]. The two pipes are
+	 * read together: a program that fills one while we wait on the other would hang the test.
+	 */
+	protected static function runProgram(array $argv, string $cwd, ?array $env = null): array {
+		$proc = proc_open($argv, array(0 => array('file', '/dev/null', 'r'), 1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $cwd, $env);
+		$output = array(1 => '', 2 => '');
+		$open = array(1 => $pipes[1], 2 => $pipes[2]);
+		foreach ($open as $pipe) {
+			stream_set_blocking($pipe, false);
+		}
+		while ($open) {
+			$read = array_values($open);
+			$write = $except = null;
+			if (stream_select($read, $write, $except, null) === false) {
+				break;
+			}
+			foreach ($read as $pipe) {
+				$n = array_search($pipe, $open, true);
+				$chunk = fread($pipe, 65536);
+				if ($chunk === false || ($chunk === '' && feof($pipe))) {
+					fclose($pipe);
+					unset($open[$n]);
+				} else {
+					$output[$n] .= $chunk;
+				}
+			}
+		}
+		foreach ($open as $pipe) {
+			fclose($pipe);
+		}
+		return array(proc_close($proc), $output[1], $output[2]);
 	}
 
 	/* Runs the wrapper as a program, as minicron and mwexec_bg do; returns [rc, stdout, stderr, stub calls]. */
@@ -185,13 +214,7 @@ abstract class ShimTestCase extends TestCase {
 		$environment = array_filter($environment, function ($v) {
 			return $v !== null;
 		});
-		$proc = proc_open(array_merge(array(PHP_BINARY, AWSHA_WRAPPER), $args),
-		    array(0 => array('file', '/dev/null', 'r'), 1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp, $environment);
-		$out = stream_get_contents($pipes[1]);
-		$err = stream_get_contents($pipes[2]);
-		fclose($pipes[1]);
-		fclose($pipes[2]);
-		$rc = proc_close($proc);
+		list($rc, $out, $err) = self::runProgram(array_merge(array(PHP_BINARY, AWSHA_WRAPPER), $args), $this->tmp, $environment);
 		return array($rc, $out, $err, self::readStubLog($stubLog));
 	}
 
@@ -209,13 +232,8 @@ abstract class ShimTestCase extends TestCase {
 		file_put_contents($config, json_encode($GLOBALS['config']));
 		$environment = array_merge(getenv(), array('AWSHA_PAGE_REQUEST' => json_encode($request), 'AWSHA_PAGE_HEADERS' => $headers,
 		    'AWSHA_STUB_CONFIG' => $config, 'AWSHA_STUB_LOG' => $stubLog), $env);
-		$proc = proc_open(array(PHP_BINARY, '-d', 'disable_functions=openlog,syslog,closelog,header', AWSHA_PAGE_RUNNER, AWSHA_WWW_DIR . "/{$page}"),
-		    array(0 => array('file', '/dev/null', 'r'), 1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp, $environment);
-		$out = stream_get_contents($pipes[1]);
-		$err = stream_get_contents($pipes[2]);
-		fclose($pipes[1]);
-		fclose($pipes[2]);
-		$rc = proc_close($proc);
+		list($rc, $out, $err) = self::runProgram(array(PHP_BINARY, '-d', 'disable_functions=openlog,syslog,closelog,header', AWSHA_PAGE_RUNNER, AWSHA_WWW_DIR . "/{$page}"),
+		    $this->tmp, $environment);
 		$sent = is_file($headers) ? explode("\n", trim(file_get_contents($headers))) : array();
 		return array($rc, $out, $err, $sent, self::readStubLog($stubLog));
 	}
