@@ -71,7 +71,9 @@ Control API (no token; under /_emulator/):
                           {"cache": false} back to live values (the default)
   POST /_emulator/reset   faults ok, tokens, counts and log cleared, cache off
   GET  /_emulator/credentials  the issued credentials (same JSON as the IMDS answer + RoleName)
-  GET  /_emulator/counts  {"PUT /latest/api/token": n, "GET <path>": n, ..., "401": n, "404": n}
+  GET  /_emulator/counts  {"PUT /latest/api/token": n, "GET <path>": n, ..., "401": n, "404": n,
+                          "moto rounds": n (live fetches of the instance from moto; concurrent
+                          GETs share one that started after they arrived, so values stay live)}
   GET  /_emulator/tokens  every IMDSv2 token handed out since the last reset, expired ones included
                           (tests grep awsha's output for them: a token must never be logged)
   GET  /_emulator/log     every metadata request since the last reset: [{"method", "path",
@@ -141,14 +143,25 @@ class EmulatorState:
             "Expiration": _iso(now + timedelta(hours=6)),
         }
         self._clients: dict[str, Any] = {}
+        self._client_lock = threading.Lock()
+        # Single flight for live values: (monotonic time its fetch started, (instance, interfaces)).
+        # A request may reuse a fetch that started after it arrived (that answer is at least as
+        # new as the request), so a burst of N concurrent metadata GETs costs at most two rounds
+        # of moto calls instead of N (each round is 4 moto calls, ~50-100 ms; N of them at once
+        # queued behind moto's GIL for over 2 s on a loaded CI machine, past awsha's IMDS
+        # deadline). Answers stay live: nothing older than the request is ever served.
+        self.fetch_lock = threading.Lock()
+        self._fresh: tuple[float, tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
 
     def count(self, key: str) -> None:
         with self.lock:
             self.counts[key] = self.counts.get(key, 0) + 1
 
     def client(self) -> Any:
-        # One boto3 client per region, created lazily (boto3 clients are thread-safe).
-        with self.lock:
+        # One boto3 client per region, created lazily (boto3 clients are thread-safe, creating
+        # them is not). Built under its own lock, not self.lock: creating one takes ~0.3 s, and
+        # every request, token PUTs included, takes self.lock for its counts.
+        with self._client_lock:
             region = self.region
             if region not in self._clients:
                 import boto3
@@ -166,15 +179,41 @@ class EmulatorState:
         """Cache the instance and its interfaces as they are in moto now ({"cache": true})."""
         with self.lock:
             self.snapshot = None
-        snap = (self.instance(), self.interfaces())
+        snap = self.view()
         with self.lock:
             self.snapshot = snap
 
     # -- live view of the instance in moto ---------------------------------------------------
-    def instance(self) -> dict[str, Any]:
+    def view(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(instance, interfaces): the snapshot while caching, else as moto has them now."""
         snap = self.snapshot
         if snap is not None:
-            return snap[0]
+            return snap
+        arrived = time.monotonic()
+        with self.fetch_lock:
+            fresh = self._fresh
+            if fresh is not None and fresh[0] >= arrived:
+                return fresh[1]
+            started = time.monotonic()
+            inst = self._instance_live()
+            out = (inst, self._interfaces_live(inst))
+            self._fresh = (started, out)
+            self.count("moto rounds")
+            return out
+
+    def forget(self) -> None:
+        """Drop the last live fetch (re-targeted or reset: it may be another instance's)."""
+        with self.fetch_lock:
+            self._fresh = None
+
+    def instance(self) -> dict[str, Any]:
+        return self.view()[0]
+
+    def interfaces(self) -> list[dict[str, Any]]:
+        """The instance's ENIs, each {mac, eni, device, ips (primary first), subnet, vpc, cidrs}."""
+        return self.view()[1]
+
+    def _instance_live(self) -> dict[str, Any]:
         ec2 = self.client()
         try:
             res = ec2.describe_instances(InstanceIds=[self.instance_id])
@@ -185,13 +224,8 @@ class EmulatorState:
                 return inst
         raise NotFound(f"instance {self.instance_id} not found")
 
-    def interfaces(self) -> list[dict[str, Any]]:
-        """The instance's ENIs, each {mac, eni, device, ips (primary first), subnet, vpc, cidrs}."""
-        snap = self.snapshot
-        if snap is not None:
-            return snap[1]
+    def _interfaces_live(self, inst: dict[str, Any]) -> list[dict[str, Any]]:
         ec2 = self.client()
-        inst = self.instance()
         enis = ec2.describe_network_interfaces(
             Filters=[{"Name": "attachment.instance-id", "Values": [inst["InstanceId"]]}]
         )["NetworkInterfaces"]
@@ -388,6 +422,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.region = data.get("region", st.region)
                 if "instance_id" in data or "region" in data or data.get("cache") is False:
                     st.snapshot = None
+            st.forget()
             if data.get("cache") is True:
                 try:
                     st.take_snapshot()
@@ -403,6 +438,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.snapshot = None
                 st.mode, st.delay_ms, st.missing_iid_mac = "ok", 0, None
                 st.expire_on_get = False
+            st.forget()
             return self._send(200, json.dumps({"ok": True}), "application/json")
         if self.command == "GET" and path == "/_emulator/credentials":
             return self._send(200, json.dumps({**st.credentials, "RoleName": st.role}),
@@ -502,6 +538,7 @@ def make_server(ec2_url: str, instance_id: str, region: str, role: str = "awsha-
                 port: int = 0, tcp_nodelay: bool = False) -> tuple[ThreadingHTTPServer,
                                                                   EmulatorState]:
     state = EmulatorState(ec2_url, instance_id, region, role)
+    state.client()  # before READY: the first metadata answer should not pay for boto3's start
     return make_http_server(Handler, state, port, tcp_nodelay), state
 
 

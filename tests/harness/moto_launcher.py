@@ -78,6 +78,14 @@ Dual stack (issue 14; awsha moves IPv6 addresses and routes to IPv6 CIDRs and pr
      route.destination-prefix-list-id (EC2 filters; moto: HTTP 500). DescribeRouteTables already
      reports DestinationIpv6CidrBlock / DestinationPrefixListId per route (plain moto).
 
+Not fidelity, but the harness's own health: R1 free_old_worlds_on_reset. moto 5.2.5 keeps every
+world it ever built: `Subnet._base_avail_ip_iterator` is an unbounded functools.cache keyed by the
+subnet, and `AccountSpecificBackend._generate_regions` an lru_cache keyed by the backend, so each
+`POST /moto-api/reset` leaves the old backend (its ~1300 AMIs, snapshots, volumes, every VPC) alive.
+Over a 300-test session the heap grew to millions of objects and Python's full collections paused
+moto for over 2 s (measured: 330-670 ms after only 47 tests), so the IMDS emulator (which asks
+moto) missed awsha's 2 s IMDS deadline in CI. The reset now clears both caches.
+
 Left to the fault proxy (tests/harness/fault_proxy.py), switchable per test: pagination
 (moto pages no Describe), EC2's 200-filter-value limit, per-action token buckets, a propagated
 route beside a static one (moto keys routes by destination), InvalidRoute.NotFound for ReplaceRoute.
@@ -677,6 +685,27 @@ def apply_patches() -> None:
     NIBackend._awsha_patched = True
 
 
+def free_old_worlds_on_reset() -> None:
+    """R1: `POST /moto-api/reset` also drops the caches that kept every old backend alive."""
+    from moto.core.base_backend import AccountSpecificBackend
+    from moto.ec2.models.subnets import Subnet
+    from moto.moto_api._internal.models import MotoAPIBackend
+
+    if getattr(MotoAPIBackend, "_awsha_frees_old_worlds", False):
+        return
+    original_reset = MotoAPIBackend.reset
+
+    def reset(self: Any) -> None:
+        original_reset(self)
+        # Safe right after the reset: the new backends (and their default subnets) are built
+        # lazily by the next request, so no live subnet loses its address iterator.
+        Subnet._base_avail_ip_iterator.cache_clear()
+        AccountSpecificBackend._generate_regions.cache_clear()
+
+    MotoAPIBackend.reset = reset
+    MotoAPIBackend._awsha_frees_old_worlds = True
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
@@ -684,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     apply_patches()
+    free_old_worlds_on_reset()
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)

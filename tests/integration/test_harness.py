@@ -16,11 +16,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -239,6 +241,75 @@ def test_imds_emulator_tokens_and_live_values(scenario: Scenario, node_a: Node,
     node_a.imds.faults("expire_tokens")
     assert _get(f"{md}/instance-id", h)[0] == 401
     assert node_a.imds.counts()["401"] >= 3
+
+
+def test_imds_emulator_burst_shares_live_fetches(scenario: Scenario, node_a: Node,
+                                                proxy: Proxy) -> None:
+    """awsha asks for several ENI paths at once; the emulator answers them from shared fetches
+    of moto (each started after the request arrived, so still live), not one fetch per request:
+    16 at once once queued behind moto past awsha's 2 s IMDS deadline on a loaded CI machine."""
+    s, base = scenario, node_a.imds.url
+    node_a.imds.reset()  # counts from zero (tokens too, so ask for one after)
+    node_a.imds.configure(s.instance["A"])
+    req = urllib.request.Request(f"{base}/latest/api/token", method="PUT",
+                                 headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        h = {"X-aws-ec2-metadata-token": resp.read().decode()}
+    macs = f"{base}/latest/meta-data/network/interfaces/macs"
+    paths = [(f"{macs}/{s.mac[('A', side)]}/{leaf}", want)
+             for side, subnet in (("wan", s.subnet_wan), ("lan", s.subnet_lan))
+             for leaf, want in (("interface-id", s.eni[("A", side)]), ("subnet-id", subnet))] * 4
+    with ThreadPoolExecutor(len(paths)) as pool:
+        answers = list(pool.map(lambda pw: _get(pw[0], h), paths))
+    assert answers == [(200, want) for _, want in paths]
+    rounds = node_a.imds.counts().get("moto rounds", 0)
+    assert 1 <= rounds <= len(paths) // 2, f"{rounds} fetches of moto for {len(paths)} GETs"
+    # Still live: a change made before a request is in its answer.
+    via(proxy.url).assign_private_ip_addresses(
+        NetworkInterfaceId=s.eni[("A", "lan")], PrivateIpAddresses=[LAN_VIP],
+        AllowReassignment=True)
+    assert _get(f"{macs}/{s.mac[('A', 'lan')]}/local-ipv4s", h) == (200, f"10.0.2.11\n{LAN_VIP}")
+
+
+MOTO_RESET_PROBE = """
+import gc, sys, urllib.request
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import boto3, moto_launcher
+from awsha_scenario import build_scenario
+moto_launcher.apply_patches()
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+url = "http://127.0.0.1:%d" % server.get_host_and_port()[1]
+ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+def worlds_alive(resets):
+    for _ in range(resets):
+        urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", data=b"",
+                                                      method="POST"), timeout=30).read()
+        build_scenario(ec2, ami)
+    gc.collect()
+    return sum(type(o).__name__ == "EC2Backend" for o in gc.get_objects())
+plain = worlds_alive(3)
+moto_launcher.free_old_worlds_on_reset()
+print(plain, worlds_alive(3))
+server.stop()
+"""
+
+
+def test_moto_reset_frees_the_old_world(tmp_path: Any) -> None:
+    """R1 (moto_launcher.py): after `POST /moto-api/reset` only the new world stays alive. Plain
+    moto 5.2.5 keeps every old one (caches keyed by subnet and backend), so over a whole session
+    its heap grew until garbage collection paused it past awsha's IMDS deadline."""
+    harness = Path(__file__).resolve().parent.parent / "harness"
+    probe = subprocess.run(
+        [sys.executable, "-c", MOTO_RESET_PROBE, str(harness), str(Path(__file__).parent)],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    plain, patched = map(int, probe.stdout.split()[-2:])
+    assert plain > 1, f"plain moto keeps old worlds ({plain}): if moto fixed it, R1 can go"
+    assert patched == 1, f"{patched} EC2 worlds alive after resets with R1: the leak is back"
 
 
 def test_imds_emulator_serves_a_real_sdk(scenario: Scenario, node_a: Node) -> None:
