@@ -116,11 +116,15 @@ def test_a_change_behind_the_failover_is_moved_back_after_the_grace_time(
         raced = time.monotonic()
         fcntl.flock(lock, fcntl.LOCK_UN)
 
-    back, _ = wait_for(lambda: wan1_where(cloud, scenario) == wan1_on(scenario, "A"), 30, 0.5)
+    # Reclaimed = moved back *and* tagged: the tags are the run's last call, so a poll that saw
+    # the routes back could still read B's tags (it did, once, on a loaded CI machine).
+    back, _ = wait_for(lambda: wan1_where(cloud, scenario) == wan1_on(scenario, "A")
+                       and cloud.tags(scenario.rt1).get("awsha:instance") == node_a.instance_id,
+                       30, 0.5)
     elapsed = time.monotonic() - raced
-    assert back, f"A's follow-ups did not reclaim within 30 s\n{json.dumps(proxy.log()[-8:], indent=1)}"
+    assert back, (f"A's follow-ups did not reclaim (moved back and tagged) within 30 s\n"
+                  f"{json.dumps(proxy.log()[-8:], indent=1)}")
     assert elapsed >= 14, f"not before the grace time (15 s): {elapsed:.1f} s"
-    assert cloud.tags(scenario.rt1).get("awsha:instance") == node_a.instance_id
     filed = [c[1] for c in shim.calls("file_notice")]
     assert any(f"split brain on wan@1: {node_b.instance_id}" in f for f in filed), filed
     assert time.monotonic() - started < 60
