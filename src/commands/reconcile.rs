@@ -47,18 +47,11 @@ fn invalid_rows(report: &mut Report, v: &Validated, cfg: &PfConfig) {
             .collect::<Vec<_>>()
             .join("; ");
         let msg = format!("{}: {detail}", cfg.path.display());
-        report.actions.push(
-            ActionReport::new(
-                &row.vhid,
-                row.kind,
-                &format!("{} row {}", row.tab.element(), row.row),
-                String::new(),
-                Status::Failed,
-            )
-            .failed(msg.clone()),
-        );
+        let resource = row.tab.row_name(row.row);
+        report
+            .actions
+            .push(ActionReport::new(&row.vhid, row.kind, &resource, String::new(), Status::Failed).failed(msg.clone()));
         let text = format!("{} {}: invalid row: {msg}", report.command, row.vhid);
-        let resource = format!("{} row {}", row.tab.element(), row.row);
         report.vhid_notice(Level::Error, "invalid", &row.vhid, Some(&resource), text);
     }
 }
@@ -96,11 +89,7 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings, dry_run: bool) -> Outcome {
     for a in v.actions.iter().filter(|a| blocked.contains(&a.vip)) {
         let (resource, target) = plan::describe(a, None);
         // docs/contracts.md §6.3: the reason names the invalid row.
-        let rows: Vec<String> = v
-            .invalid_for(a.vip)
-            .iter()
-            .map(|r| format!("{} row {}", r.tab.element(), r.row))
-            .collect();
+        let rows: Vec<String> = v.invalid_for(a.vip).iter().map(|r| r.tab.row_name(r.row)).collect();
         report.actions.push(
             ActionReport::new(&a.vhid, a.kind.name(), &resource, target, Status::Skipped).with_reason(format!(
                 "{} of {} is invalid; fix it first (failover refuses {} too)",

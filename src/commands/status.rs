@@ -9,7 +9,7 @@ use crate::core::plan;
 use crate::edges::Edges;
 use crate::log::Level;
 use crate::pfsense::ifconfig::CarpState;
-use crate::pfsense::model::{PfConfig, Section};
+use crate::pfsense::model::PfConfig;
 use crate::pfsense::validate::{Action, validate};
 use crate::report::{ActionReport, Observed, Outcome, Report, Status};
 use crate::settings::Settings;
@@ -30,11 +30,7 @@ pub async fn run<E: Edges>(edges: &E, s: &Settings) -> Outcome {
     report.vhids = Some(vhid_states(&named, |vhid| history::last_failover(&history, vhid)));
     for p in v.problems() {
         // One key per field, so the package tells the problems apart (docs/contracts.md §4.5).
-        let section = match p.section {
-            Section::Settings => "awsha",
-            Section::Tab(t) => t.element(),
-        };
-        let key = format!("config:{section} row {} {}", p.row, p.field);
+        let key = format!("config:{}", p.place());
         report.notice(Level::Error, key, format!("{}: {p}", cfg.path.display()));
     }
     let actions: Vec<&Action> = v.actions.iter().collect();

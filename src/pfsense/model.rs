@@ -73,6 +73,11 @@ impl Tab {
         }
     }
 
+    /// How errors, reports and doctor name one row: `awsharoutes row 2`.
+    pub fn row_name(self, row: usize) -> String {
+        format!("{} row {row}", self.element())
+    }
+
     pub fn fields(self) -> &'static [&'static str] {
         match self {
             Tab::Ips => &["vhid", "interface", "ipaddr"],
@@ -270,13 +275,20 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// The field the problem is in: `awsharoutes row 2 cidr` (`awsha row 1 region` for a setting).
+    pub fn place(&self) -> String {
+        let row = match self.section {
+            Section::Settings => format!("awsha row {}", self.row),
+            Section::Tab(t) => t.row_name(self.row),
+        };
+        format!("{row} {}", self.field)
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let section = match self.section {
-            Section::Settings => "awsha",
-            Section::Tab(t) => t.element(),
-        };
-        write!(f, "{section} row {} {}: {}", self.row, self.field, self.message)
+        write!(f, "{}: {}", self.place(), self.message)
     }
 }
 

@@ -192,7 +192,7 @@ async fn permission_checks<C: Ec2>(
     let mut resources: Vec<String> = Vec::new();
     for a in actions {
         let Some(eni) = eni_id(a) else { continue };
-        let label = format!("{} row {}", a.tab.element(), a.row);
+        let label = a.tab.row_name(a.row);
         match &a.kind {
             // Its own `routetable` check already fails; a probe would only repeat NotFound.
             ActionKind::Route { table, .. } if missing_tables.contains(table) => {}
@@ -369,11 +369,7 @@ async fn route_table_checks<C: Ec2>(ec2: &C, actions: &[&Action]) -> (Vec<Check>
     let wanted: Vec<(String, String, Destination)> = actions
         .iter()
         .filter_map(|a| match &a.kind {
-            ActionKind::Route { table, dest, .. } => Some((
-                format!("{} row {}", a.tab.element(), a.row),
-                table.clone(),
-                dest.clone(),
-            )),
+            ActionKind::Route { table, dest, .. } => Some((a.tab.row_name(a.row), table.clone(), dest.clone())),
             _ => None,
         })
         .collect();

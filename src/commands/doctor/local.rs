@@ -95,7 +95,7 @@ pub(super) fn address_checks(actions: &[&Action], enis: &HashMap<String, Result<
                     Some(c) => *c,
                     None => {
                         out.push(check(
-                            format!("{} row {} {field}", a.tab.element(), a.row),
+                            format!("{} {field}", a.tab.row_name(a.row)),
                             CheckStatus::Fail,
                             format!("{ip} is IPv6, and {}'s subnet has no IPv6 prefix", eni.id),
                             "associate an IPv6 CIDR with the VPC and the subnet, or use an IPv4 address",
@@ -108,7 +108,7 @@ pub(super) fn address_checks(actions: &[&Action], enis: &HashMap<String, Result<
             let Some(subnet) = eni.subnet_cidr else { continue };
             subnet
         };
-        let name = format!("{} row {} {field}", a.tab.element(), a.row);
+        let name = format!("{} {field}", a.tab.row_name(a.row));
         if subnet.contains(ip) {
             out.push(check(
                 name,
