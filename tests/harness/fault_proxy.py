@@ -684,13 +684,14 @@ class Handler(BaseHTTPRequestHandler):
             self._entry = None
 
     def _forward_ec2(self, body: bytes, action: str, pairs: list[tuple[str, str]],
-                     form_body: bool, entry: dict[str, Any]) -> int:
-        """Forward to moto, then make the answer as EC2 would give it (routes, pagination)."""
+                     form_body: bool, entry: dict[str, Any]) -> None:
+        """Forward to moto, then answer as EC2 would (routes, pagination); `_send` logs it."""
         st = self.state
         paging = st.paging_for(action) if form_body else None
         if paging is None:
             status, headers, data = self._upstream(body)
-            return self._answer(action, pairs, status, headers, data)
+            self._answer(action, pairs, status, headers, data)
+            return
 
         sent = dict(pairs)
         key = tuple(sorted((k, v) for k, v in pairs if k not in PAGING_PARAMS))
@@ -709,7 +710,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(400, ec2_error_xml(
                     "InvalidPaginationToken",
                     f"The pagination token {token_in} is not valid for this request."))
-                return 400
+                return
             paged, start, index = held["paged"], held["offset"], held["index"]
             end = min(start + size, len(paged.items))
         else:
@@ -717,13 +718,15 @@ class Handler(BaseHTTPRequestHandler):
             trimmed = urlencode([(k, v) for k, v in pairs if k not in PAGING_PARAMS]).encode()
             status, headers, data = self._upstream(trimmed)
             if status != 200:
-                return self._answer(action, pairs, status, headers, data)
+                self._answer(action, pairs, status, headers, data)
+                return
             data = self._rewrite(action, pairs, status, data)
             try:
                 paged = Paged(data, PAGED_SETS[action])
             except (ET.ParseError, ValueError):
                 # Not a list answer moto would give: pass it on untouched.
-                return self._answer(action, pairs, status, headers, data, rewritten=True)
+                self._answer(action, pairs, status, headers, data, rewritten=True)
+                return
             start, index = 0, 0
             end = 0 if paging["empty_first_page"] else min(size, len(paged.items))
         more = end < len(paged.items) or (token_in is None and paging["empty_first_page"])
@@ -731,7 +734,6 @@ class Handler(BaseHTTPRequestHandler):
         entry["page"] = {"index": index, "items": end - start, "total": len(paged.items),
                          "token": token_in, "next_token": token_out}
         self._send(200, paged.page(start, end, token_out))
-        return 200
 
     def _rewrite(self, action: str, pairs: list[tuple[str, str]], status: int,
                  data: bytes) -> bytes:
@@ -758,7 +760,7 @@ class Handler(BaseHTTPRequestHandler):
         return data
 
     def _answer(self, action: str, pairs: list[tuple[str, str]], status: int,
-                headers: list[tuple[str, str]], data: bytes, rewritten: bool = False) -> int:
+                headers: list[tuple[str, str]], data: bytes, rewritten: bool = False) -> None:
         if not rewritten:
             new = self._rewrite(action, pairs, status, data)
             if new is not data:
@@ -766,7 +768,6 @@ class Handler(BaseHTTPRequestHandler):
                 headers.append(("Content-Type", "text/xml"))
                 data = new
         self._send(status, data, headers=headers)
-        return status
 
     def _upstream(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         """One request to moto: (status, headers to pass on, body); 502 when moto is gone."""
