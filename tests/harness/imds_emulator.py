@@ -8,9 +8,10 @@ and its token answer lacks the TTL header aws-config requires (docs/references.m
 Two emulators (one per node) act as the two pfSense
 instances.
 
-Values are derived live, on every request, from moto's EC2 state for the configured instance
-(boto3 with dummy credentials against moto directly, not through the fault proxy, so the proxy's
-counts only show the binary's EC2 calls). An address moved by AssignPrivateIpAddresses therefore
+Values are derived live from moto's EC2 state for the configured instance (boto3 with dummy
+credentials against moto directly, not through the fault proxy, so the proxy's counts only show the
+binary's EC2 calls): each request is answered from a fetch that started after it arrived, shared by
+the requests of a burst (`EmulatorState.view`). An address moved by AssignPrivateIpAddresses therefore
 shows up in `local-ipv4s` at once (real EC2 is asynchronous; tests that need the lag can use the
 `slow` fault).
 
