@@ -66,13 +66,9 @@ final class ModelsTest extends ShimTestCase {
 
 	public function testLoggerExistsOnlyOnCurrent(): void {
 		foreach (array('2.7.2' => 'no', '2.8' => 'no', 'current' => 'yes') as $profile => $expected) {
-			$proc = proc_open(array(PHP_BINARY, '-r', 'require "util.inc"; echo function_exists("logger") ? "yes" : "no"; log_error("x");'),
-			    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp,
-			    array_merge(getenv(), array('AWSHA_STUB_PROFILE' => $profile, 'AWSHA_STUB_LOG' => "{$this->tmp}/{$profile}.log")));
-			$this->assertSame($expected, stream_get_contents($pipes[1]), $profile);
-			fclose($pipes[1]);
-			fclose($pipes[2]);
-			proc_close($proc);
+			[, $out] = self::runProgram(array(PHP_BINARY, '-r', 'require "util.inc"; echo function_exists("logger") ? "yes" : "no"; log_error("x");'),
+			    $this->tmp, array_merge(getenv(), array('AWSHA_STUB_PROFILE' => $profile, 'AWSHA_STUB_LOG' => "{$this->tmp}/{$profile}.log")));
+			$this->assertSame($expected, $out, $profile);
 			$syslog = self::syslogLines(self::readStubLog("{$this->tmp}/{$profile}.log"));
 			$this->assertSame('php', $syslog[0][0], "{$profile}: log_error() is under PHP's ident");
 			$this->assertSame(LOG_ERR, $syslog[0][1]);

@@ -220,8 +220,8 @@ final class PackageLayoutTest extends ShimTestCase {
 		$this->assertSame(1, preg_match_all("/^\\s*define\\('AWSHA_BIN'/m", $entry), 'AWSHA_BIN is the entry\'s');
 		$makefile = file_get_contents(AWSHA_SHIM_ROOT . '/Makefile');
 		foreach ($incs as $file) {
-			$this->assertStringContainsString("\t\${INSTALL_DATA} -m 0644 \${FILESDIR}\${PREFIX}/pkg/{$file} \\\n\t\t\${STAGEDIR}\${PREFIX}/pkg\n",
-			    $makefile, "{$file}: installed 0644 like its neighbours");
+			$this->assertSame(1, substr_count($makefile, "\t\${INSTALL_DATA} -m 0644 \${FILESDIR}\${PREFIX}/pkg/{$file} \\\n\t\t\${STAGEDIR}\${PREFIX}/pkg\n"),
+			    "{$file}: installed once, 0644 like its neighbours");
 		}
 		/* The hooks pfSense calls by name live in the file it loads. */
 		foreach (array('awsha_plugin_carp', 'awsha_plugin_xmlrpc_send', 'awsha_plugin_xmlrpc_recv', 'awsha_plugin_xmlrpc_recv_done',
@@ -240,13 +240,8 @@ final class PackageLayoutTest extends ShimTestCase {
 		    . 'echo json_encode(array(array_values(preg_grep("/^awsha_(?!stub_)/", $f)), $c));';
 		$loaded = array();
 		foreach (array_merge(array('awsha.inc', AWSHA_PKG_DIR . '/awsha.inc'), self::PARTS) as $first) {
-			$proc = proc_open(array(PHP_BINARY, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-r', $code, $first),
-			    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp);
-			$out = stream_get_contents($pipes[1]);
-			$err = stream_get_contents($pipes[2]);
-			fclose($pipes[1]);
-			fclose($pipes[2]);
-			$this->assertSame(0, proc_close($proc), "{$first}: {$err}");
+			[$rc, $out, $err] = self::runProgram(array(PHP_BINARY, '-d', 'error_reporting=-1', '-d', 'display_errors=stderr', '-r', $code, $first), $this->tmp);
+			$this->assertSame(0, $rc, "{$first}: {$err}");
 			$this->assertSame('', $err, $first);
 			$loaded[$first] = json_decode($out, true);
 		}
@@ -296,13 +291,8 @@ final class PackageLayoutTest extends ShimTestCase {
 	}
 
 	public function testTheBinaryDefaultsToUsrLocalSbinAwsha(): void {
-		$proc = proc_open(array(PHP_BINARY, '-r', 'require "awsha.inc"; echo AWSHA_BIN, "\n", AWSHA_RUN, "\n", AWSHA_PHP;'),
-		    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp,
-		    array_diff_key(getenv(), array('AWSHA_BIN' => 1, 'AWSHA_RUN' => 1, 'AWSHA_PHP' => 1)));
-		$out = stream_get_contents($pipes[1]);
-		fclose($pipes[1]);
-		fclose($pipes[2]);
-		proc_close($proc);
+		[, $out] = self::runProgram(array(PHP_BINARY, '-r', 'require "awsha.inc"; echo AWSHA_BIN, "\n", AWSHA_RUN, "\n", AWSHA_PHP;'),
+		    $this->tmp, array_diff_key(getenv(), array('AWSHA_BIN' => 1, 'AWSHA_RUN' => 1, 'AWSHA_PHP' => 1)));
 		$this->assertSame("/usr/local/sbin/awsha\n/usr/local/sbin/awsha-run\n/usr/local/bin/php", $out);
 	}
 }

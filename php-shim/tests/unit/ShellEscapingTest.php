@@ -69,14 +69,9 @@ final class ShellEscapingTest extends ShimTestCase {
 		$run = "{$this->tmp}/run \$(touch pwned)/awsha-run";
 		$minicron = "{$this->tmp}/mini`touch pwned`cron";
 		$rundir = "{$this->tmp}/r'un dir";
-		$proc = proc_open(array(PHP_BINARY, '-r', 'require "awsha.inc"; echo awsha_minicron_command();'),
-		    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp,
-		    array_merge(getenv(), array('AWSHA_PHP' => $php, 'AWSHA_RUN' => $run, 'AWSHA_MINICRON' => $minicron, 'AWSHA_RUN_DIR' => $rundir)));
-		$command = stream_get_contents($pipes[1]);
-		$err = stream_get_contents($pipes[2]);
-		fclose($pipes[1]);
-		fclose($pipes[2]);
-		$this->assertSame(0, proc_close($proc), $err);
+		[$rc, $command, $err] = self::runProgram(array(PHP_BINARY, '-r', 'require "awsha.inc"; echo awsha_minicron_command();'),
+		    $this->tmp, array_merge(getenv(), array('AWSHA_PHP' => $php, 'AWSHA_RUN' => $run, 'AWSHA_MINICRON' => $minicron, 'AWSHA_RUN_DIR' => $rundir)));
+		$this->assertSame(0, $rc, $err);
 
 		$outer = $this->shellWords($command);
 		$this->assertSame(array($minicron, '60', "{$rundir}/awsha_reconcile.pid"), array_slice($outer, 0, 3));
@@ -87,12 +82,8 @@ final class ShellEscapingTest extends ShimTestCase {
 
 	public function testBinaryPathIsEscaped(): void {
 		$bin = "{$this->tmp}/a b'c;touch pwned/awsha";
-		$proc = proc_open(array(PHP_BINARY, '-r', 'require "awsha.inc"; echo awsha_command(["map-ip", "--interface", "wan"]);'),
-		    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp, array_merge(getenv(), array('AWSHA_BIN' => $bin)));
-		$command = stream_get_contents($pipes[1]);
-		fclose($pipes[1]);
-		fclose($pipes[2]);
-		proc_close($proc);
+		[, $command] = self::runProgram(array(PHP_BINARY, '-r', 'require "awsha.inc"; echo awsha_command(["map-ip", "--interface", "wan"]);'),
+		    $this->tmp, array_merge(getenv(), array('AWSHA_BIN' => $bin)));
 		$this->assertSame(array($bin, 'map-ip', '--interface', 'wan'), $this->shellWords($command));
 	}
 }

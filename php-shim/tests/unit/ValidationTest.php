@@ -169,13 +169,9 @@ final class ValidationTest extends ShimTestCase {
 		chmod($script, 0755);
 		$post = array('vhid' => 'wan@1', 'routetable' => 'rtb-05ed6e7c46531c6c3', 'cidr' => '10.0.0.1/8', 'interface' => 'lan', 'xmlrpcsync' => 'on');
 		$errors = array();
-		$proc = proc_open(array(PHP_BINARY, '-r', 'require "awsha.inc"; $post = json_decode($argv[1], true); $errors = array(); ' .
+		[, $out] = self::runProgram(array(PHP_BINARY, '-r', 'require "awsha.inc"; $post = json_decode($argv[1], true); $errors = array(); ' .
 		    'awsha_validate_input("awsharoutes", $post, null, $errors); echo json_encode($errors);', json_encode($post)),
-		    array(1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $this->tmp, array_merge(getenv(), array('AWSHA_BIN' => $script)));
-		$out = stream_get_contents($pipes[1]);
-		fclose($pipes[1]);
-		fclose($pipes[2]);
-		proc_close($proc);
+		    $this->tmp, array_merge(getenv(), array('AWSHA_BIN' => $script)));
 		$this->assertSame(array('awsharoutes row 1 cidr: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?'), json_decode($out, true),
 		    'the save is refused with the row\'s own problem');
 	}
