@@ -10,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := target/debug/awsha
 
-.PHONY: all build test lint unit integration shim demo bench fmt clean-venv screenshot
+.PHONY: all build test lint unit integration shim demo bench fmt venv clean-venv screenshot
 
 all: build
 
@@ -80,7 +80,7 @@ clean-venv:
 	rm -rf $(VENV)
 
 # ---- pfSense release: FreeBSD 14 x86-64 binary and the pfSense packages (.pkg) ------------------
-# Not part of `make test` (a clean cross-build takes 10 to 16 minutes on 2 cores). A release manager
+# Not part of `make test` (from a clean clone about 15 minutes on 2 cores, 13 of them the cross-build). A release manager
 # runs `make release-check`. Every tool is pinned and installed on first use:
 #   - rustup target x86_64-unknown-freebsd (the Rust standard library for FreeBSD)
 #   - cargo-zigbuild, `cargo install --locked` into target/freebsd-tools (this checkout only)

@@ -64,7 +64,7 @@ pub enum Command {
     Status,
     /// Check IMDS, credentials, region, endpoint, IAM (DryRun) and config
     Doctor,
-    /// ENI-backed interfaces: device, ENI id, subnet CIDR, IPv4s (for the GUI)
+    /// ENI-backed interfaces: device, ENI id, subnets, IPv4s and IPv6s (for the GUI)
     Interfaces,
     /// Map an address into the local ENI's subnet (for XMLRPC sync)
     MapIp {

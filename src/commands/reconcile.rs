@@ -165,7 +165,7 @@ struct Run<'a, E: Edges> {
     deadline: Instant,
 }
 
-/// A drifted action that §6.1 says to move back here.
+/// A drifted action that docs/contracts.md §9.3 says to move back here.
 struct Repair {
     line: usize,
     verdict: Verdict,

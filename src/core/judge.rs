@@ -5,7 +5,7 @@
 use crate::base::tags::{Priority, Stamp};
 use crate::base::time::Millis;
 
-/// What §6.1 decides for one action.
+/// What docs/contracts.md §9.3 decides for one action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     InSync,

@@ -1229,7 +1229,7 @@ def render_md(res: dict[str, Any], mach: dict[str, str], args: argparse.Namespac
         "",
         md_table(phase_rows(res), PHASE_HEADER),
         "",
-        "EC2 requests per run:",
+        "EC2 requests per run (the first run of each case; the tables above give medians, so a throttled case may differ by a few):",
         "",
         md_table(request_rows(res), ("run", "requests")),
         "",

@@ -72,7 +72,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
                               name=f"imds_{node}", log_path=logs / f"imds_{node}.log")
             started.append(p.start())
             imds[node] = p
-        # moto answers its first request slowly (~1.5 s, docs/references.md §14): warm it up here,
+        # moto answers its first request slowly (about 1.4 s, docs/references.md §14): warm it up here,
         # not inside a timed test.
         ec2_client(moto.url).describe_regions()
         yield Servers(moto, proxy, imds, logs)
