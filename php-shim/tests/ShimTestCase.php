@@ -174,19 +174,31 @@ abstract class ShimTestCase extends TestCase {
 
 	/*
 	 * Runs `$argv` in `$cwd` (stdin /dev/null) and returns [rc, stdout, stderr]. The two pipes are
-	 * read together: a program that fills one while we wait on the other would hang the test.
+	 * read together: a program that fills one while we wait on the other would hang the test. A
+	 * program still running after $timeout seconds is killed: rc 124, and stderr says so.
 	 */
-	protected static function runProgram(array $argv, string $cwd, ?array $env = null): array {
+	protected static function runProgram(array $argv, string $cwd, ?array $env = null, float $timeout = 120.0): array {
 		$proc = proc_open($argv, array(0 => array('file', '/dev/null', 'r'), 1 => array('pipe', 'w'), 2 => array('pipe', 'w')), $pipes, $cwd, $env);
 		$output = array(1 => '', 2 => '');
 		$open = array(1 => $pipes[1], 2 => $pipes[2]);
 		foreach ($open as $pipe) {
 			stream_set_blocking($pipe, false);
 		}
+		$until = microtime(true) + $timeout;
 		while ($open) {
+			$left = $until - microtime(true);
+			if ($left <= 0) {
+				// A hung child must not hang the suite: kill it and say so.
+				proc_terminate($proc, 9);
+				foreach ($open as $pipe) {
+					fclose($pipe);
+				}
+				proc_close($proc);
+				return array(124, $output[1], $output[2] . "\n(runProgram: killed after {$timeout} s: " . implode(' ', $argv) . ')');
+			}
 			$read = array_values($open);
 			$write = $except = null;
-			if (stream_select($read, $write, $except, null) === false) {
+			if (stream_select($read, $write, $except, (int)$left, (int)(($left - (int)$left) * 1e6)) === false) {
 				break;
 			}
 			foreach ($read as $pipe) {

@@ -64,6 +64,16 @@ final class ModelsTest extends ShimTestCase {
 		$this->assertLessThan(6, count($this->noticeQueue()), 'file_notice() rewrites notices.serial without a lock');
 	}
 
+	/* The suite's own bound: a hung child is killed, not waited for (PHPUnit has no time limit). */
+	public function testRunProgramKillsAChildThatOutlivesItsTimeout(): void {
+		$started = microtime(true);
+		[$rc, $out, $err] = self::runProgram(array('/bin/sh', '-c', 'echo started; exec sleep 30'), $this->tmp, null, 1.0);
+		$this->assertSame(124, $rc);
+		$this->assertSame("started\n", $out, 'what it wrote before is kept');
+		$this->assertStringContainsString('killed after 1 s', $err);
+		$this->assertLessThan(10, microtime(true) - $started);
+	}
+
 	public function testLoggerExistsOnlyOnCurrent(): void {
 		foreach (array('2.7.2' => 'no', '2.8' => 'no', 'current' => 'yes') as $profile => $expected) {
 			[, $out] = self::runProgram(array(PHP_BINARY, '-r', 'require "util.inc"; echo function_exists("logger") ? "yes" : "no"; log_error("x");'),
